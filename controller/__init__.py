@@ -1,0 +1,1 @@
+"""controller: assigns IPs from IPAddressPools to LoadBalancer Services."""

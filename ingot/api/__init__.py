@@ -1,0 +1,1 @@
+"""ingot.api: pydantic models of the metallb.io kinds and the pure config compiler. PURE."""

@@ -1,0 +1,1 @@
+"""ingot.cli: the ``ingot`` command."""

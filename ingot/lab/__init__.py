@@ -1,0 +1,1 @@
+"""ingot.lab: the network-namespace lab (nodes, client, router) for the demo and netlab tests."""

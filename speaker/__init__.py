@@ -1,0 +1,1 @@
+"""speaker: announces assigned IPs (L2: ARP/NDP; BGP: ExaBGP, BFD)."""
