@@ -11,7 +11,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ingot", description="ingot: bare-metal LoadBalancer")
     sub = parser.add_subparsers(dest="command", required=True)
     lab = sub.add_parser("lab", help="network-namespace lab (root)")
-    lab.add_argument("action", choices=["demo", "up", "down"])
+    lab.add_argument("action", choices=["demo"])
+    lab.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    lab.add_argument("--keep", action="store_true", help="leave the lab running (debugging)")
     return parser
 
 
@@ -19,12 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ingot`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "lab":
-        print(
-            "ingot lab: the network-namespace lab is not built yet (issue 9); "
-            "nothing was run, nothing is claimed.",
-            file=sys.stderr,
-        )
-        return 1
+        from ingot.lab import demo
+
+        return demo.main(output=args.output, keep=args.keep)
     return 2
 
 

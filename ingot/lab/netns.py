@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import IO, Any
 
 LAB_NETWORKS = tuple(
     ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
@@ -116,8 +117,8 @@ class Topology:
         cmd: Sequence[str],
         *,
         ns: str | None,
-        stdout: int | None = subprocess.DEVNULL,
-        stderr: int | None = subprocess.DEVNULL,
+        stdout: int | IO[Any] | None = subprocess.DEVNULL,
+        stderr: int | IO[Any] | None = subprocess.DEVNULL,
         env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start ``cmd`` in ``ns`` (directly, so the PID is the program's own; pitfall P15).
