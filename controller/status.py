@@ -200,15 +200,23 @@ def event_for(raw: RawObject, outcome: Outcome) -> EventSpec | None:
     return None
 
 
+INT64_MAX = 2**63 - 1
+"""The CRD's int64 bound: ``IPAddressPool.status`` counts are capped here (metrics stay exact)."""
+
+
 def pool_status(
     *, assigned_v4: int, assigned_v6: int, total_v4: int, total_v6: int
 ) -> dict[str, int]:
-    """``IPAddressPool.status`` (MetalLB ``IPAddressPoolStatus``): exact ints, /64 included."""
+    """``IPAddressPool.status`` (MetalLB ``IPAddressPoolStatus``) from exact counts.
+
+    Values are exact up to 2^63-1 and capped there (a /64 pool reports 2^63-1 available),
+    matching the CRD's int64 fields (``ingot/api/ipaddresspool.py``).
+    """
     return {
-        "assignedIPv4": assigned_v4,
-        "assignedIPv6": assigned_v6,
-        "availableIPv4": total_v4 - assigned_v4,
-        "availableIPv6": total_v6 - assigned_v6,
+        "assignedIPv4": min(assigned_v4, INT64_MAX),
+        "assignedIPv6": min(assigned_v6, INT64_MAX),
+        "availableIPv4": min(total_v4 - assigned_v4, INT64_MAX),
+        "availableIPv6": min(total_v6 - assigned_v6, INT64_MAX),
     }
 
 

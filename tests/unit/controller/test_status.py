@@ -147,14 +147,15 @@ def test_foreign_conditions_are_kept() -> None:
     assert [c["type"] for c in d["status"]["conditions"]] == ["other.io/Thing", st.CONDITION_TYPE]
 
 
-def test_pool_status_exact_for_slash_64() -> None:
-    s = st.pool_status(assigned_v4=1, assigned_v6=2, total_v4=4, total_v6=2**64)
-    assert s == {
+def test_pool_status_exact_and_capped_at_int64_for_slash_64() -> None:
+    assert st.pool_status(assigned_v4=1, assigned_v6=2, total_v4=4, total_v6=2**62) == {
         "assignedIPv4": 1,
         "assignedIPv6": 2,
         "availableIPv4": 3,
-        "availableIPv6": 2**64 - 2,
+        "availableIPv6": 2**62 - 2,
     }
+    s = st.pool_status(assigned_v4=1, assigned_v6=2, total_v4=4, total_v6=2**64)
+    assert s["availableIPv6"] == 2**63 - 1
     raw_pool = {"metadata": {"name": "p"}, "status": dict(s)}
     assert st.pool_status_write(raw_pool, s) is None
     body = st.pool_status_write({"metadata": {"name": "p"}}, s)
