@@ -27,7 +27,7 @@ def is_buggy(ip: IPAddress) -> bool:
     return ip.version == 4 and int(ip) & 0xFF in (0, 255)
 
 
-def _usable_below(x: int) -> int:
+def usable_below_v4(x: int) -> int:
     """Number of non-buggy IPv4 integers in ``[0, x)`` (254 per /24)."""
     return (x >> 8) * 254 + min(max((x & 0xFF) - 1, 0), 254)
 
@@ -79,7 +79,7 @@ class AddressRange:
         """Number of allocatable addresses; with ``avoid_buggy_ips`` IPv4 .0/.255 are excluded."""
         if not avoid_buggy_ips or self.family == 6:
             return self.size
-        return _usable_below(int(self.last) + 1) - _usable_below(int(self.first))
+        return usable_below_v4(int(self.last) + 1) - usable_below_v4(int(self.first))
 
     def cidrs(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """The range summarised into the fewest CIDRs, in address order (as MetalLB does)."""
