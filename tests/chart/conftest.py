@@ -1,0 +1,105 @@
+"""Chart tier fixtures: load charts/ingot once with helm-python-sdk, render variants to objects.
+
+helm-python-sdk 0.2.2 bundles Helm SDK v4 (``libhelm_c.so``) behind ctypes, so lint, render and
+``values.schema.json`` validation run with no ``helm`` binary and no cluster
+(reference: python-k8s-stack.md §4). ``render()`` cannot take ``--kube-version`` or
+``--api-versions``, so templates never branch on ``.Capabilities``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO / "charts" / "ingot"
+RELEASE = "ingot"
+NAMESPACE = "ingot-system"
+
+RawObject = dict[str, Any]
+Render = Callable[..., "Rendered"]
+
+
+@pytest.fixture(scope="session")
+def chart() -> Iterator[helm.Chart]:
+    with helm.Chart.load(CHART_DIR) as loaded:
+        yield loaded
+
+
+def _render_texts(
+    chart: helm.Chart,
+    values: Mapping[str, Any] | None = None,
+    *,
+    name: str = RELEASE,
+    namespace: str = NAMESPACE,
+) -> dict[str, str]:
+    """Template path -> rendered text, after validating ``values`` against the chart's schema."""
+    chart.validate_schema(dict(values or {}))
+    return chart.render(dict(values or {}), name=name, namespace=namespace, is_install=True)
+
+
+class Rendered(list[RawObject]):
+    """The objects of one render, with lookups by kind and name."""
+
+    def find(self, kind: str, name: str | None = None) -> list[RawObject]:
+        """Objects of ``kind`` (and ``metadata.name``, if given)."""
+        return [
+            o for o in self if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+        ]
+
+    def one(self, kind: str, name: str | None = None) -> RawObject:
+        """The single object of ``kind`` (and name); fails the test otherwise."""
+        found = self.find(kind, name)
+        assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
+        return found[0]
+
+    def kinds(self) -> set[str]:
+        return {o["kind"] for o in self}
+
+
+def objects_of(texts: Mapping[str, str]) -> Rendered:
+    """Every Kubernetes object in the rendered templates, in template-path order."""
+    out = Rendered()
+    for path in sorted(texts):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        for doc in yaml.safe_load_all(texts[path]):
+            if doc:
+                assert isinstance(doc, dict), f"{path}: a document is not a mapping"
+                out.append(doc)
+    return out
+
+
+@pytest.fixture(scope="session")
+def render_texts(chart: helm.Chart) -> Callable[..., dict[str, str]]:
+    """``render_texts(values=None, *, name=..., namespace=...)`` -> template path -> text."""
+
+    def _texts(
+        values: Mapping[str, Any] | None = None,
+        *,
+        name: str = RELEASE,
+        namespace: str = NAMESPACE,
+    ) -> dict[str, str]:
+        return _render_texts(chart, values, name=name, namespace=namespace)
+
+    return _texts
+
+
+@pytest.fixture(scope="session")
+def render(chart: helm.Chart) -> Render:
+    """``render(values=None, *, name=..., namespace=...)`` -> ``Rendered`` objects."""
+
+    def _render(
+        values: Mapping[str, Any] | None = None,
+        *,
+        name: str = RELEASE,
+        namespace: str = NAMESPACE,
+    ) -> Rendered:
+        return objects_of(_render_texts(chart, values, name=name, namespace=namespace))
+
+    return _render
