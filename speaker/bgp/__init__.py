@@ -1,0 +1,1 @@
+"""BGP mode of the speaker: ExaBGP supervision, its process API, and route application."""
