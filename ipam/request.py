@@ -7,11 +7,11 @@ compared and replayed in tests.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, NewType
 
+from ipam.labels import Labels
 from ipam.ranges import IPAddress
 
 ServiceKey = NewType("ServiceKey", str)  # "namespace/name"
@@ -26,10 +26,6 @@ class Port(NamedTuple):
 
     protocol: str
     port: int
-
-
-def _frozen_map(m: Mapping[str, str]) -> Mapping[str, str]:
-    return types.MappingProxyType(dict(sorted(m.items())))
 
 
 @dataclass(frozen=True)
@@ -80,29 +76,12 @@ class ServiceRequest:
             raise ValueError(f"families {self.families!r}: each must be 4 or 6")
         if self.family_policy not in FAMILY_POLICIES:
             raise ValueError(f"family_policy {self.family_policy!r} is not valid")
-        object.__setattr__(self, "labels", _frozen_map(self.labels))
-        object.__setattr__(self, "namespace_labels", _frozen_map(self.namespace_labels))
+        object.__setattr__(self, "labels", Labels(self.labels))
+        object.__setattr__(self, "namespace_labels", Labels(self.namespace_labels))
         object.__setattr__(self, "requested_ips", tuple(self.requested_ips))
         object.__setattr__(self, "ports", frozenset(Port(*p) for p in self.ports))
         if self.sharing_key == "":
             object.__setattr__(self, "sharing_key", None)
-
-    def __hash__(self) -> int:
-        return hash(
-            (
-                self.key,
-                self.families,
-                self.family_policy,
-                tuple(self.labels.items()),
-                tuple(self.namespace_labels.items()),
-                self.requested_ips,
-                self.pool,
-                self.sharing_key,
-                self.traffic_policy,
-                self.backend_key,
-                self.ports,
-            )
-        )
 
     @property
     def namespace(self) -> str:

@@ -10,10 +10,11 @@ every object. ``NotIn`` and ``DoesNotExist`` match objects that lack the key.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
+
+from ipam.labels import Labels
 
 Operator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 OPERATORS: frozenset[str] = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
@@ -62,7 +63,7 @@ class Requirement:
         return f"!{self.key}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # eq/hash over Labels (hashable)
 class LabelSelector:
     """A label selector: ``match_labels`` AND every requirement of ``match_expressions``.
 
@@ -74,21 +75,8 @@ class LabelSelector:
     match_expressions: tuple[Requirement, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "match_labels", types.MappingProxyType(dict(sorted(self.match_labels.items())))
-        )
+        object.__setattr__(self, "match_labels", Labels(self.match_labels))
         object.__setattr__(self, "match_expressions", tuple(self.match_expressions))
-
-    def __hash__(self) -> int:
-        return hash((tuple(self.match_labels.items()), self.match_expressions))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, LabelSelector):
-            return NotImplemented
-        return (
-            dict(self.match_labels) == dict(other.match_labels)
-            and self.match_expressions == other.match_expressions
-        )
 
     @property
     def is_empty(self) -> bool:
