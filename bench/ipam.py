@@ -10,8 +10,8 @@ Scenarios (issue 2):
 Requests are built before the timer starts; the timed loop is ``Allocator.assign`` (and
 ``release`` for churn: the rate counts release+allocate pairs). Peak memory is measured in a
 separate, untimed run with tracemalloc (tracing slows Python down), started after the requests
-are built, so it is what the allocator holds plus transients. Run: ``.venv/bin/python bench/ipam.py`` (about a minute).
-Writes ``bench/results/ipam.json``.
+are built, so it is what the allocator holds plus transients.
+Run: ``.venv/bin/python bench/ipam.py`` (about a minute). Writes ``bench/results/ipam.json``.
 """
 
 from __future__ import annotations
