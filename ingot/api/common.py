@@ -22,10 +22,12 @@ GROUP = "metallb.io"
 
 
 class WireModel(BaseModel):
-    """Base of every wire model: camelCase aliases, strict types, frozen, unknown fields ignored.
+    """Base of every wire model: camelCase aliases, strict types, frozen, unknown fields kept.
 
-    Unknown fields are ignored rather than rejected because the API server prunes them anyway
-    (structural schema), and older/newer MetalLB manifests must keep loading.
+    Unknown fields are not rejected, because the API server prunes them anyway (structural
+    schema) and older/newer MetalLB manifests must keep loading; they are kept in
+    ``model_extra`` so that the compiler can warn about them (:func:`unknown_fields`), since a
+    misspelt field (``avoidBuggyIps``) would otherwise be silently ignored.
     """
 
     model_config = ConfigDict(
@@ -33,7 +35,7 @@ class WireModel(BaseModel):
         populate_by_name=True,
         strict=True,
         frozen=True,
-        extra="ignore",
+        extra="allow",
         use_attribute_docstrings=True,
         serialize_by_alias=True,
     )
@@ -89,3 +91,27 @@ class TypedObject(WireModel):
     """Object kind."""
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     """Standard object metadata."""
+
+
+def unknown_fields(model: BaseModel, path: str = "") -> list[str]:
+    """Field paths of every unknown field in a validated model tree (e.g. ``spec.autoassign``).
+
+    Args:
+        model: a validated wire model.
+        path: the path of ``model`` itself (for recursion).
+
+    Returns:
+        Paths in document order.
+    """
+    out = [f"{path}.{k}" if path else k for k in (model.model_extra or {})]
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = info.alias or name
+        sub = f"{path}.{key}" if path else key
+        if isinstance(value, BaseModel):
+            out += unknown_fields(value, sub)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    out += unknown_fields(item, f"{sub}[{i}]")
+    return out

@@ -43,6 +43,7 @@ from ingot.api import (
     l2advertisement,
     validation,
 )
+from ingot.api.common import unknown_fields
 from ingot.api.communityvalue import CommunityValue, looks_like_alias, parse_community_value
 from ingot.api.config import Config
 from ingot.api.fielderror import FieldError, from_validation_error
@@ -255,6 +256,9 @@ def _parse_kind(
         except ValidationError as exc:
             rep.errors.extend(from_validation_error(exc, kind=kind, namespace=ns, name=name))
             continue
+        for extra in unknown_fields(obj):
+            if extra.split(".", 1)[0].split("[", 1)[0] not in {"metadata", "status"}:
+                rep.warn(extra, "unknown field, ignored (the API server would prune it)")
         labels = dict((raw.get("metadata") or {}).get("labels") or {})
         parsed.append(_Parsed(name, ns, labels, obj, rep))
     return parsed, names

@@ -294,7 +294,7 @@ def structural(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None)
             continue
         if key == "default" and _empty_default(value):
             continue
-        if key == "additionalProperties" and value is False:
+        if key == "additionalProperties" and isinstance(value, bool):
             continue
         if key == "const":
             out["enum"] = [value]

@@ -40,7 +40,7 @@ class IPAddressPoolSpec(WireModel):
     """
     auto_assign: bool = True
     """When false the pool is used only on explicit request (address-pool annotation or IP)."""
-    avoid_buggy_ips: bool = False
+    avoid_buggy_ips: bool = Field(default=False, alias="avoidBuggyIPs")
     """Skip IPv4 addresses ending in ``.0`` and ``.255`` (also when requested explicitly)."""
     service_allocation: ServiceAllocation | None = None
     """Restrict or prioritise the pool for some namespaces and Services."""

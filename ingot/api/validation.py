@@ -67,6 +67,17 @@ def check_no_duplicates(rep: Reporter, path: str, items: Sequence[str]) -> None:
         seen.add(item)
 
 
+def selector_raw(spec: LabelSelectorSpec) -> dict[str, object]:
+    """The wire dict of a selector without unknown fields (those only produce warnings)."""
+    return {
+        "matchLabels": dict(spec.match_labels),
+        "matchExpressions": [
+            {"key": e.key, "operator": e.operator, "values": list(e.values)}
+            for e in spec.match_expressions
+        ],
+    }
+
+
 def parse_selectors(
     rep: Reporter, path: str, raw: Sequence[LabelSelectorSpec]
 ) -> tuple[selectors.LabelSelector, ...]:
@@ -78,7 +89,7 @@ def parse_selectors(
     out: list[selectors.LabelSelector] = []
     for i, spec in enumerate(raw):
         try:
-            sel = selectors.LabelSelector.from_raw(spec.model_dump(by_alias=True))
+            sel = selectors.LabelSelector.from_raw(selector_raw(spec))
         except ValueError as exc:
             rep.error(f"{path}[{i}]", f"invalid label selector: {exc}")
             continue
@@ -169,7 +180,7 @@ def check_l2_advertisement(rep: Reporter, obj: l2advertisement.L2Advertisement) 
     prefs: list[tuple[int, selectors.LabelSelector]] = []
     for i, pref in enumerate(spec.preferred_node_selectors):
         try:
-            sel = selectors.LabelSelector.from_raw(pref.preference.model_dump(by_alias=True))
+            sel = selectors.LabelSelector.from_raw(selector_raw(pref.preference))
         except ValueError as exc:
             rep.error(f"spec.preferredNodeSelectors[{i}].preference", f"invalid selector: {exc}")
             continue
