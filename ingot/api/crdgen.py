@@ -256,7 +256,7 @@ _DROP_KEYS = {"title", "$defs", "discriminator", "examples", "writeOnly", "readO
 
 
 def _empty_default(value: Any) -> bool:
-    return value is None or value == [] or value == {}
+    return value is None or value == [] or value == {} or value == ""
 
 
 def structural(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None) -> JsonSchema:
