@@ -1,0 +1,174 @@
+"""Discovery documents (``/api``, ``/apis``, ``/apis/<g>/<v>``, ``/version``) and Tables.
+
+Legacy (unaggregated) discovery: kubectl asks for aggregated discovery first
+(``application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList``) and falls back to
+these documents when the answer's content type is plain ``application/json``.
+``kubectl get`` asks for ``meta.k8s.io/v1`` ``Table`` renderings (``as=Table``), built here
+from NAME, the CRD's ``additionalPrinterColumns`` and AGE.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ingot.apiserver import resources
+from ingot.apiserver.resources import ResourceType
+
+RawObject = dict[str, Any]
+
+VERSION_INFO: RawObject = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-ingot.dev",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-11-29T00:00:00Z",
+    "goVersion": "python3.11",
+    "compiler": "ingot-apiserver",
+    "platform": "linux/amd64",
+}
+
+
+def api_versions(server_address: str) -> RawObject:
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
+    }
+
+
+def _group(name: str, versions: list[str]) -> RawObject:
+    gvs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": gvs, "preferredVersion": gvs[0]}
+
+
+def api_group_list(group_versions: dict[str, list[str]]) -> RawObject:
+    groups = [_group(g, vs) for g, vs in sorted(group_versions.items()) if g]
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group(name: str, versions: list[str]) -> RawObject:
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
+
+
+def api_resource_list(group: str, version: str, types: list[ResourceType]) -> RawObject:
+    out: list[RawObject] = []
+    for rt in sorted(types, key=lambda r: r.plural):
+        if rt.group != group or version not in rt.versions:
+            continue
+        entry: RawObject = {
+            "name": rt.plural,
+            "singularName": rt.singular,
+            "namespaced": rt.namespaced,
+            "kind": rt.kind,
+            "verbs": list(resources.VERBS),
+        }
+        if rt.short_names:
+            entry["shortNames"] = list(rt.short_names)
+        if rt.categories:
+            entry["categories"] = list(rt.categories)
+        out.append(entry)
+        if rt.has_status:
+            out.append(
+                {
+                    "name": f"{rt.plural}/status",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "kind": rt.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
+    group_version = f"{group}/{version}" if group else version
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": out,
+    }
+
+
+def wants_table(accept: str) -> bool:
+    """True when the Accept header asks for a meta.k8s.io Table rendering."""
+    return "as=Table" in accept
+
+
+def _age(created: str | None) -> str:
+    if not created:
+        return "<unknown>"
+    try:
+        then = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return "<unknown>"
+    seconds = max(0, int((dt.datetime.now(dt.UTC) - then).total_seconds()))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _json_path(obj: RawObject, path: str) -> Any:
+    cur: Any = obj
+    for part in path.lstrip(".").split("."):
+        if not part:
+            continue
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        else:
+            return None
+    return cur
+
+
+def to_table(
+    rt: ResourceType, version: str, objects: list[RawObject], list_meta: RawObject
+) -> RawObject:
+    """A ``meta.k8s.io/v1`` Table of ``objects`` (NAME, printer columns, AGE)."""
+    columns: list[RawObject] = [
+        {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}
+    ]
+    extra = [c for c in rt.printer_columns.get(version, []) if c.get("jsonPath")]
+    for col in extra:
+        columns.append(
+            {
+                "name": col.get("name", ""),
+                "type": col.get("type", "string"),
+                "format": col.get("format", ""),
+                "description": col.get("description", ""),
+                "priority": col.get("priority", 0),
+            }
+        )
+    columns.append(
+        {"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0}
+    )
+    rows = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        cells: list[Any] = [meta.get("name", "")]
+        for col in extra:
+            value = _json_path(obj, col["jsonPath"])
+            if col.get("type") == "date" and isinstance(value, str):
+                value = _age(value)
+            cells.append("" if value is None else value)
+        cells.append(_age(meta.get("creationTimestamp")))
+        rows.append(
+            {
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": meta,
+                },
+            }
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": columns,
+        "rows": rows,
+    }

@@ -1,0 +1,49 @@
+"""Fixtures of the kube tier: the embedded API server and an official-client ApiClient.
+
+``apiserver``: a started ``ingot.apiserver.server.APIServer`` on 127.0.0.1:<free port>, with the
+metallb.io CRDs of ``charts/ingot/crds/`` loaded when that directory has files; stopped (all
+watches closed, thread joined) after the test. ``kube_client``: a
+``kubernetes.client.ApiClient`` pointed at it, closed after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes.client
+import pytest
+
+from ingot.apiserver.server import APIServer
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS_DIR = REPO / "charts" / "ingot" / "crds"
+
+
+def _crd_files() -> list[Path]:
+    if not CRDS_DIR.is_dir():
+        return []
+    return sorted(p for p in CRDS_DIR.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+
+@pytest.fixture
+def apiserver() -> Iterator[APIServer]:
+    """A started in-memory API server (metallb.io CRDs loaded when generated)."""
+    srv = APIServer(host="127.0.0.1", port=0)
+    srv.start()
+    try:
+        for path in _crd_files():
+            srv.load_manifests(path)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def kube_client(apiserver: APIServer) -> Iterator[kubernetes.client.ApiClient]:
+    """An official-client ApiClient for ``apiserver`` (closed after the test)."""
+    client = apiserver.api_client()
+    try:
+        yield client
+    finally:
+        client.close()
