@@ -36,6 +36,7 @@ import getpass
 import ipaddress
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -196,30 +197,39 @@ class ExabgpProcess:
             fh.write(self.config_text)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-            asyncio.get_running_loop().create_future()
-        )
-
-        def on_connect(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            if connected.done():
-                w.close()  # only one helper per process
-            else:
-                connected.set_result((r, w))
-
-        server = await asyncio.start_unix_server(on_connect, path=str(self.socket_path))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.setblocking(False)
+        try:
+            listener.bind(str(self.socket_path))
+            listener.listen(1)
+        except OSError:
+            listener.close()
+            raise
+        loop = asyncio.get_running_loop()
+        connected = asyncio.ensure_future(loop.sock_accept(listener))
         self._applied = {}
         self.announced_gauge()
         with open(self.log_path, "ab") as logfile:  # noqa: ASYNC230 (local file, instant)
-            proc = await asyncio.create_subprocess_exec(
-                *self.command_prefix,
-                *self.exabgp_argv,
-                str(self.config_path),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=asyncio.subprocess.STDOUT,
-                env=exabgp_env(pipename=f"ingot-{os.getpid()}-{self.name}"),
-                preexec_fn=_die_with_parent,
+            spawn = asyncio.ensure_future(
+                asyncio.create_subprocess_exec(
+                    *self.command_prefix,
+                    *self.exabgp_argv,
+                    str(self.config_path),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=logfile,
+                    stderr=asyncio.subprocess.STDOUT,
+                    env=exabgp_env(pipename=f"ingot-{os.getpid()}-{self.name}"),
+                    preexec_fn=_die_with_parent,
+                )
             )
+            try:
+                proc = await asyncio.shield(spawn)
+            except asyncio.CancelledError:
+                # cancelled while starting: the process may exist already; never leak it
+                listener.close()
+                with contextlib.suppress(Exception):
+                    await self._stop(await spawn)
+                raise
         self.pid = proc.pid
         self.starts += 1
         log.info("exabgp started", peer=self.name, pid=proc.pid)
@@ -238,7 +248,9 @@ class ExabgpProcess:
                     f"ExaBGP for {self.name} did not start its API helper "
                     f"(exit status {proc.returncode}); see {self.log_path}"
                 )
-            r, w = connected.result()
+            conn, _ = connected.result()
+            listener.close()  # one helper per process
+            r, w = await asyncio.open_unix_connection(sock=conn)
             channel = driver.ApiChannel(
                 r, w, on_event=self._on_event, ack_timeout_s=self.ack_timeout_s
             )
@@ -262,11 +274,15 @@ class ExabgpProcess:
             self.announced_gauge()
             if channel is not None:
                 channel.close()
+            elif connected.done() and not connected.cancelled() and not connected.exception():
+                connected.result()[0].close()  # helper connected, but we stopped first
+            else:
+                connected.cancel()
+            listener.close()
             if reader is not None:
                 reader.cancel()
             await self._stop(proc)
             exited.cancel()
-            server.close()
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
             self.pid = None
@@ -332,6 +348,10 @@ class ExabgpProcess:
             proc.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), self.stop_grace_s)
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -369,6 +389,7 @@ class ExabgpDriver:
         self._routes: frozenset[Route] = frozenset()
         self._signatures: dict[str, str] = {}
         self._generation = 0
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Keep the per-peer processes running until cancelled; then stop them all."""
@@ -376,6 +397,8 @@ class ExabgpDriver:
             await asyncio.Event().wait()
         finally:
             await self._cancel(list(self._tasks))
+            retiring = list(self._retiring)  # already cancelled once: let them finish stopping
+            await asyncio.gather(*retiring, return_exceptions=True)
 
     def set_peers(self, peers: Iterable[BgpPeerSpec]) -> Mapping[str, str]:
         """Start, restart (changed definition) or stop per-peer processes; others are untouched.
@@ -457,6 +480,8 @@ class ExabgpDriver:
         self._signatures.pop(name, None)
         task = self._tasks.pop(name)
         task.cancel()
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
         self.metrics.forget(proc.peer_label)
         return task
 
