@@ -43,6 +43,7 @@ def configure(
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
         add_component,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
     ]

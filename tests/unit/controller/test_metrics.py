@@ -89,6 +89,7 @@ def test_json_logs_carry_service_pool_ip() -> None:
             "ip assigned", service="demo/web", pool="p", ip="203.0.113.1"
         )
         logging.getLogger("kubernetes.foreign").warning("plain %s", "record")
+        logging.getLogger("controller.x").info("std", extra={"service": "demo/a", "ip": "::1"})
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
@@ -102,6 +103,7 @@ def test_json_logs_carry_service_pool_ip() -> None:
     assert "ts" in lines[0]
     assert lines[1]["event"] == "plain record"
     assert lines[1]["logger"] == "kubernetes.foreign"
+    assert (lines[2]["service"], lines[2]["ip"]) == ("demo/a", "::1")
 
 
 def test_bad_log_level_is_refused() -> None:

@@ -1,0 +1,307 @@
+"""The controller process: informers -> one work queue -> one allocation worker.
+
+Threads (``ingot.kube`` is thread-based on the official sync client):
+
+* one informer per kind (Services and EndpointSlices in all namespaces, Namespaces, Nodes,
+  the metallb.io kinds and Secrets in ``--namespace``); handlers only enqueue keys;
+* one worker (``run``): waits until **every** cache has synced, loads the config (restoring
+  the allocator from all Services' ingress on the first valid config, holders first), then
+  processes keys one at a time, so the allocator has a single writer;
+* the event writer thread (``controller.events``).
+
+Keys in the queue: ``"namespace/name"`` of a Service, ``CONFIG_KEY`` (recompile the
+metallb.io configuration) and ``POOLS_KEY`` (refresh ``IPAddressPool.status`` and pool
+metrics, debounced). A Service reconcile that frees an IP re-queues every pending Service;
+a config change re-queues what it affected plus every pending Service.
+
+Failures: ``Conflict`` and other ``KubeError`` are retried with the queue's per-key
+exponential back-off; ``Throttled`` waits ``Retry-After``. Nothing here ever raises out of
+the worker loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from controller import reconciler as rec
+from controller.metrics import ControllerMetrics
+from ingot import errors
+from ingot.kube import informer as inf
+from ingot.kube import source as src
+from ingot.kube import workqueue as wq
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEY = "\x00config"
+POOLS_KEY = "\x00pools"
+POOLS_DEBOUNCE_S = 0.5
+"""Pool status is refreshed at most this often (seconds) during bursts of allocations."""
+
+
+def _meta_labels(obj: Mapping[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def _config_relevant(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A metallb.io object changed in something the compiler reads (not status/RV only)."""
+
+    def strip(o: Mapping[str, Any]) -> tuple[Any, ...]:
+        meta = o.get("metadata") or {}
+        return (
+            o.get("spec"),
+            o.get("data"),
+            o.get("type"),
+            meta.get("labels"),
+            meta.get("annotations"),
+            meta.get("deletionTimestamp"),
+        )
+
+    return strip(old) != strip(new)
+
+
+class Controller:
+    """Wires informers, the work queue and the ``Reconciler`` (see module docstring).
+
+    Args:
+        source: the API seam (``KubeSource`` in production, over ``ingot.apiserver`` in tests).
+        namespace: namespace of the metallb.io objects (``--namespace``).
+        lb_class: ``--lb-class``.
+        metrics: Prometheus series.
+        events: event sink (``EventWriter``).
+        allocator_factory, compile_fn, resources_fn, request_fn: the pure core (ipam,
+            ingot.api); injectable for tests.
+        resync_period_s: informer resync (re-check every object) period, seconds.
+        sync_timeout_s: how long ``run`` waits for caches before giving up (``None``: forever).
+    """
+
+    def __init__(
+        self,
+        *,
+        source: src.Source,
+        namespace: str,
+        lb_class: str = "",
+        metrics: ControllerMetrics,
+        events: rec.EventSink,
+        allocator_factory: Callable[[], Any],
+        compile_fn: Callable[[Any], Any],
+        resources_fn: Callable[..., Any],
+        request_fn: Callable[..., Any],
+        resync_period_s: float | None = 600.0,
+        sync_timeout_s: float | None = None,
+    ) -> None:
+        self._source = source
+        self.namespace = namespace
+        self._metrics = metrics
+        self._sync_timeout_s = sync_timeout_s
+        self.queue: wq.WorkQueue[str] = wq.WorkQueue(
+            base_delay_s=0.05, max_delay_s=60.0, name="controller"
+        )
+        ns = namespace
+
+        def informer(kind: src.Kind, namespace: str | None = None) -> inf.Informer:
+            return inf.Informer(source, kind, namespace=namespace, resync_period_s=resync_period_s)
+
+        self.services = informer(src.SERVICE)
+        self.endpoint_slices = inf.Informer(source, src.ENDPOINT_SLICE)
+        self.namespaces = inf.Informer(source, src.NAMESPACE)
+        self.nodes = inf.Informer(source, src.NODE)
+        self.pools = informer(src.IP_ADDRESS_POOL, ns)
+        self.l2_advertisements = inf.Informer(source, src.L2_ADVERTISEMENT, namespace=ns)
+        self.bgp_advertisements = inf.Informer(source, src.BGP_ADVERTISEMENT, namespace=ns)
+        self.bgp_peers = inf.Informer(source, src.BGP_PEER, namespace=ns)
+        self.bfd_profiles = inf.Informer(source, src.BFD_PROFILE, namespace=ns)
+        self.communities = inf.Informer(source, src.COMMUNITY, namespace=ns)
+        self.secrets = inf.Informer(source, src.SECRET, namespace=ns)
+        self.informers = [
+            self.services,
+            self.endpoint_slices,
+            self.namespaces,
+            self.nodes,
+            self.pools,
+            self.l2_advertisements,
+            self.bgp_advertisements,
+            self.bgp_peers,
+            self.bfd_profiles,
+            self.communities,
+            self.secrets,
+        ]
+        self.reconciler = rec.Reconciler(
+            source=source,
+            caches=rec.Caches(
+                services=self.services,
+                namespaces=self.namespaces,
+                nodes=self.nodes,
+                pools=self.pools,
+                l2_advertisements=self.l2_advertisements,
+                bgp_advertisements=self.bgp_advertisements,
+                bgp_peers=self.bgp_peers,
+                bfd_profiles=self.bfd_profiles,
+                communities=self.communities,
+                secrets=self.secrets,
+            ),
+            namespace=namespace,
+            lb_class=lb_class,
+            allocator=allocator_factory(),
+            compile_fn=compile_fn,
+            resources_fn=resources_fn,
+            request_fn=request_fn,
+            metrics=metrics,
+            events=events,
+        )
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    # -- handlers (informer threads: enqueue only) ---------------------------------------
+
+    def _wire(self) -> None:
+        def svc_key(obj: Mapping[str, Any]) -> None:
+            self.queue.add(src.object_key(obj))
+
+        self.services.add_handler(
+            on_add=svc_key, on_update=lambda _o, n: svc_key(n), on_delete=svc_key
+        )
+
+        def config(*_: Any) -> None:
+            self.queue.add(CONFIG_KEY)
+
+        def config_update(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+            if _config_relevant(old, new):
+                self.queue.add(CONFIG_KEY)
+
+        def labels_update(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+            if _meta_labels(old) != _meta_labels(new):
+                self.queue.add(CONFIG_KEY)
+
+        for i in (
+            self.l2_advertisements,
+            self.bgp_advertisements,
+            self.bgp_peers,
+            self.bfd_profiles,
+            self.communities,
+            self.secrets,
+        ):
+            i.add_handler(on_add=config, on_update=config_update, on_delete=config)
+        for i in (self.namespaces, self.nodes):
+            i.add_handler(on_add=config, on_update=labels_update, on_delete=config)
+
+        def pool_update(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+            if _config_relevant(old, new):
+                self.queue.add(CONFIG_KEY)
+            if old.get("status") != new.get("status") or old is new:
+                self.queue.add_after(POOLS_KEY, POOLS_DEBOUNCE_S)  # revert manual edits
+
+        self.pools.add_handler(on_add=config, on_update=pool_update, on_delete=config)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start informers and the worker thread (returns at once)."""
+        self._wire()
+        for i in self.informers:
+            i.start()
+        self._worker = threading.Thread(target=self._run, name="allocation-worker", daemon=True)
+        self._worker.start()
+
+    def stop(self, *, timeout_s: float = 10.0) -> None:
+        """Stop the worker and the informers."""
+        self._stop.set()
+        self.queue.shutdown()
+        if self._worker is not None:
+            self._worker.join(timeout_s)
+        for i in self.informers:
+            i.stop(timeout_s=timeout_s)
+
+    def ready(self) -> bool:
+        """True once every cache synced and the initial load ran (readiness probe)."""
+        return self._ready.is_set()
+
+    def synced(self) -> bool:
+        return all(i.has_synced() for i in self.informers)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        return self._ready.wait(timeout_s)
+
+    def cluster_resources(self) -> Any:
+        """Current ``ClusterResources`` from the caches (for the webhook)."""
+        return self.reconciler.cluster_resources()
+
+    # -- worker --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        deadline = None if self._sync_timeout_s is None else time.monotonic() + self._sync_timeout_s
+        while not self.synced():
+            if self._stop.wait(0.02):
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                log.error("caches did not sync in %.0f s", self._sync_timeout_s)
+                deadline = None
+        # Initial load before any Service reconcile: config (+ restore), then everything.
+        while not self._stop.is_set():
+            if self._process(CONFIG_KEY):
+                break
+            self._stop.wait(1.0)
+        self._ready.set()
+        log.info("caches synced, initial load done; processing")
+        self.queue.run_worker(self._process)
+
+    def _process(self, key: str) -> bool:
+        """Handle one key; False asks the queue to retry it with back-off."""
+        try:
+            dispatch(
+                self.reconciler,
+                key,
+                add=self.queue.add,
+                add_after=self.queue.add_after,
+                metrics=self._metrics,
+            )
+            return True
+        except errors.Throttled as exc:
+            self._metrics.update_errors.inc()
+            self.queue.add_after(key, exc.retry_after_s)
+            return True
+        except errors.KubeError as exc:
+            self._metrics.update_errors.inc()
+            log.info("reconcile %r failed, will retry: %s", key, exc)
+            return False
+
+
+def dispatch(
+    reconciler: rec.Reconciler,
+    key: str,
+    *,
+    add: Callable[[str], None],
+    add_after: Callable[[str, float], None],
+    metrics: ControllerMetrics,
+) -> None:
+    """Process one queue key with ``reconciler``; follow-up keys go to ``add``/``add_after``.
+
+    Raises:
+        ingot.errors.KubeError: a write failed (the caller retries the key).
+    """
+    if key == CONFIG_KEY:
+        result = reconciler.reconcile_config()
+        for k in result.requeue:
+            add(k)
+        if result.changed:
+            add_after(POOLS_KEY, POOLS_DEBOUNCE_S)
+        return
+    if key == POOLS_KEY:
+        reconciler.reconcile_pools()
+        return
+    start = time.perf_counter()
+    try:
+        r = reconciler.reconcile_service(key)
+    finally:
+        metrics.reconcile_duration.observe(time.perf_counter() - start)
+        metrics.updates.inc()
+    if r.freed:
+        for k in sorted(reconciler.pending):
+            if k != key:
+                add(k)
+    if r.pools_changed:
+        add_after(POOLS_KEY, POOLS_DEBOUNCE_S)

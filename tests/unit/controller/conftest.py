@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+from controller.testing import Harness
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
