@@ -274,13 +274,28 @@ def _labels_by_name(raws: Sequence[RawObject]) -> dict[str, Mapping[str, str]]:
     return out
 
 
-def _matching(
-    sels: tuple[selectors.LabelSelector, ...], labels_by_name: Mapping[str, Mapping[str, str]]
-) -> frozenset[str]:
-    """Names whose labels any selector matches; an empty tuple selects every name."""
-    return frozenset(
-        n for n, labels in labels_by_name.items() if not sels or selectors.matches_any(sels, labels)
-    )
+class _Matcher:
+    """Names whose labels any selector matches, memoised per selector tuple (one compile).
+
+    Advertisements and peers usually repeat a handful of node selectors; the cache turns
+    ads x nodes selector evaluations into distinct-selectors x nodes.
+    """
+
+    def __init__(self, labels_by_name: Mapping[str, Mapping[str, str]]) -> None:
+        self._labels = labels_by_name
+        self._cache: dict[tuple[selectors.LabelSelector, ...], frozenset[str]] = {}
+
+    def __call__(self, sels: tuple[selectors.LabelSelector, ...]) -> frozenset[str]:
+        """The names selected; an empty tuple selects every name."""
+        hit = self._cache.get(sels)
+        if hit is None:
+            hit = frozenset(
+                n
+                for n, labels in self._labels.items()
+                if not sels or selectors.matches_any(sels, labels)
+            )
+            self._cache[sels] = hit
+        return hit
 
 
 def compile_config(
@@ -345,6 +360,8 @@ def compile_config(
     )
     ns_labels = _labels_by_name(resources.namespaces)
     node_labels = _labels_by_name(resources.nodes)
+    nodes_matching = _Matcher(node_labels)
+    namespaces_matching = _Matcher(ns_labels)
 
     def ref_problem(rep: validation.Reporter, path: str, message: str) -> None:
         if strict_references:
@@ -366,11 +383,7 @@ def compile_config(
         if spec.service_allocation is not None:
             listed = frozenset(spec.service_allocation.namespaces)
             matched = (
-                frozenset(
-                    n
-                    for n, labels in ns_labels.items()
-                    if selectors.matches_any(parts.namespace_selectors, labels)
-                )
+                namespaces_matching(parts.namespace_selectors)
                 if parts.namespace_selectors
                 else frozenset()
             )
@@ -388,6 +401,7 @@ def compile_config(
             allocation=alloc,
         )
     pool_labels = {p.name: p.labels for p in pools_p}
+    pools_matching = _Matcher(pool_labels)
     pool_ranges = {p.name: p.parts.ranges for p in pools_p}
     pool_entries = {p.name: p.model.spec.addresses for p in pools_p}
 
@@ -404,7 +418,7 @@ def compile_config(
             return frozenset(pool_labels)
         chosen = set(n for n in names if n in pool_labels)
         if sels:
-            matched = _matching(sels, pool_labels)
+            matched = pools_matching(sels)
             if not matched:
                 rep.warn("spec.ipAddressPoolSelectors", "no IPAddressPool matches these selectors")
             chosen |= matched
@@ -481,7 +495,7 @@ def compile_config(
             dual_stack_address_family=ps.dual_stack_address_family,
             bfd_profile=ps.bfd_profile or None,
             bfd=bfd,
-            nodes=_matching(pp.node_selectors, node_labels),
+            nodes=nodes_matching(pp.node_selectors),
         )
     _check_duplicate_peers(peers_p, peers)
 
@@ -504,7 +518,7 @@ def compile_config(
                 service_selectors=l2parts.service_selectors,
                 interfaces=tuple(lspec.interfaces),
                 preferences=tuple(config.Preference(w, s) for w, s in l2parts.preferences),
-                nodes=_matching(l2parts.node_selectors, node_labels),
+                nodes=nodes_matching(l2parts.node_selectors),
             )
         )
 
@@ -560,7 +574,7 @@ def compile_config(
                 peers=tuple(bspec.peers),
                 node_selectors=bparts.node_selectors,
                 service_selectors=bparts.service_selectors,
-                nodes=_matching(bparts.node_selectors, node_labels),
+                nodes=nodes_matching(bparts.node_selectors),
             )
         )
     _check_local_pref(bgpadv_p, bgp_ads)
@@ -574,8 +588,9 @@ def compile_config(
         bfd_profiles=bfds,
         communities=aliases,
     )
+    unannounced = cfg.unannounced_pools()
     for p in pools_p:
-        if p.name in cfg.pools and p.name in cfg.unannounced_pools():
+        if p.name in unannounced:
             p.rep.warn(
                 "",
                 "no L2Advertisement or BGPAdvertisement selects this pool: its addresses are "
