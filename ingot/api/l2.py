@@ -39,9 +39,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 """Node label (any value) that keeps a node from announcing (MetalLB ``nodes.go``)."""
@@ -424,3 +424,122 @@ def place_all(
 def owned_by(placements: Mapping[str, Placement], node: str) -> dict[str, Placement]:
     """The placements whose owner is ``node`` (the IPs ``node`` must announce)."""
     return {ip: p for ip, p in placements.items() if p.owner == node}
+
+
+# ---- raw Kubernetes objects -> views (pure; used by the speaker and by ``ingot explain``) ----
+
+SHARED_IP_ANNOTATIONS = ("metallb.io/allow-shared-ip", "metallb.universe.tf/allow-shared-ip")
+POOL_ANNOTATION = "metallb.io/ip-allocated-from-pool"
+
+
+def _meta(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = raw.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _str_map(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def ingress_ips(raw_service: Mapping[str, Any]) -> list[str]:
+    """``status.loadBalancer.ingress[].ip`` in canonical form (invalid entries skipped)."""
+    status = raw_service.get("status")
+    lb = status.get("loadBalancer") if isinstance(status, Mapping) else None
+    ingress = lb.get("ingress") if isinstance(lb, Mapping) else None
+    out: list[str] = []
+    for item in ingress if isinstance(ingress, list) else []:
+        ip = item.get("ip") if isinstance(item, Mapping) else None
+        if isinstance(ip, str):
+            try:
+                out.append(canonical_ip(ip))
+            except ValueError:
+                continue
+    return out
+
+
+def serving_endpoints(slices: Iterable[Mapping[str, Any]]) -> tuple[bool, frozenset[str]]:
+    """(any endpoint can serve, nodes hosting one) over a Service's EndpointSlices.
+
+    An endpoint can serve when ``conditions.ready`` is unset or true, or ``serving`` is true
+    (terminating but still serving counts; MetalLB ``epslices``).
+    """
+    any_serving = False
+    nodes: set[str] = set()
+    for sl in slices:
+        endpoints = sl.get("endpoints")
+        for ep in endpoints if isinstance(endpoints, list) else []:
+            if not isinstance(ep, Mapping):
+                continue
+            cond = ep.get("conditions")
+            cond = cond if isinstance(cond, Mapping) else {}
+            ready = cond.get("ready")
+            if ready is None or ready is True or cond.get("serving") is True:
+                any_serving = True
+                node = ep.get("nodeName")
+                if isinstance(node, str) and node:
+                    nodes.add(node)
+    return any_serving, frozenset(nodes)
+
+
+def service_views_by_ip(
+    *,
+    services: Iterable[Mapping[str, Any]],
+    slices_by_service: Mapping[str, Sequence[Mapping[str, Any]]],
+    pool_of: Callable[[str], str | None],
+    load_balancer_class: str | None = None,
+) -> dict[str, list[ServiceView]]:
+    """Group the LoadBalancer Services that have ingress IPs by IP, as :class:`ServiceView`.
+
+    Args:
+        services: Raw Service objects.
+        slices_by_service: Raw EndpointSlices by Service key ``namespace/name``.
+        pool_of: Pool name holding an IP (canonical text), or ``None``; used when the
+            ``metallb.io/ip-allocated-from-pool`` annotation is missing.
+        load_balancer_class: Only Services with this ``spec.loadBalancerClass`` (``None``:
+            only Services without a class, as MetalLB without ``--lb-class``).
+    """
+    out: dict[str, list[ServiceView]] = {}
+    for raw in services:
+        spec = raw.get("spec")
+        spec = spec if isinstance(spec, Mapping) else {}
+        if spec.get("type") != "LoadBalancer":
+            continue
+        if spec.get("loadBalancerClass") != load_balancer_class:
+            continue
+        ips = ingress_ips(raw)
+        if not ips:
+            continue
+        meta = _meta(raw)
+        key = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        annotations = _str_map(meta.get("annotations"))
+        any_serving, nodes = serving_endpoints(slices_by_service.get(key, ()))
+        for ip in ips:
+            pool = annotations.get(POOL_ANNOTATION) or pool_of(ip)
+            out.setdefault(ip, []).append(
+                ServiceView(
+                    key=key,
+                    labels=_str_map(meta.get("labels")),
+                    pool=pool,
+                    etp_local=spec.get("externalTrafficPolicy") == "Local",
+                    shared=any(a in annotations for a in SHARED_IP_ANNOTATIONS),
+                    has_serving_endpoint=any_serving,
+                    serving_nodes=nodes,
+                )
+            )
+    return out
+
+
+def node_view(raw_node: Mapping[str, Any]) -> NodeView:
+    """A :class:`NodeView` from a raw Node (labels, ``NetworkUnavailable`` condition)."""
+    meta = _meta(raw_node)
+    status = raw_node.get("status")
+    conds = status.get("conditions") if isinstance(status, Mapping) else None
+    unavailable = any(
+        isinstance(c, Mapping)
+        and c.get("type") == "NetworkUnavailable"
+        and c.get("status") == "True"
+        for c in (conds if isinstance(conds, list) else [])
+    )
+    return NodeView(str(meta.get("name", "")), _str_map(meta.get("labels")), unavailable)

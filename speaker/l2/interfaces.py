@@ -151,8 +151,13 @@ class LinkWatcher:
         self._debounce_s = debounce_s
 
     def rescan(self) -> None:
-        """Scan now and report."""
+        """Scan now and report (blocking; not from inside a running loop with the real scan)."""
         self._on_change({lk.name: lk for lk in self._scanner()})
+
+    async def _rescan_async(self) -> None:
+        # pyroute2's synchronous IPRoute runs its own event loop: keep it off ours
+        links = await asyncio.to_thread(self._scanner)
+        self._on_change({lk.name: lk for lk in links})
 
     async def run(self) -> None:
         """Report once, then after every link event; closes its socket on cancellation."""
@@ -174,12 +179,12 @@ class LinkWatcher:
             sock.bind((0, RTMGRP_LINK))
             sock.setblocking(False)
             loop.add_reader(sock.fileno(), readable)
-            self.rescan()
+            await self._rescan_async()
             while True:
                 await event.wait()
                 await asyncio.sleep(self._debounce_s)
                 event.clear()
-                self.rescan()
+                await self._rescan_async()
         finally:
             loop.remove_reader(sock.fileno())
             sock.close()

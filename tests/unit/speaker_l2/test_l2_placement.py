@@ -378,3 +378,74 @@ def test_property_owner_stable_when_non_owner_leaves(names, ip):
             continue
         members = {n: Member() for n in names if n != gone}
         assert place([svc()], nodes=nodes, members=members, ip=ip).owner == full.owner
+
+
+# --- raw objects -> views ----------------------------------------------------------------
+
+
+def raw_svc(name="web", *, ips=("198.51.100.210",), etp="Cluster", ann=None, labels=None, cls=None):
+    spec = {"type": "LoadBalancer", "externalTrafficPolicy": etp}
+    if cls:
+        spec["loadBalancerClass"] = cls
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "demo",
+            "annotations": ann or {},
+            "labels": labels or {},
+        },
+        "spec": spec,
+        "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in ips]}},
+    }
+
+
+def raw_slice(*eps):
+    return {"endpoints": [{"nodeName": n, "conditions": c} for n, c in eps]}
+
+
+def test_service_views_by_ip_from_raw():
+    services = [
+        raw_svc("a", ips=("198.51.100.210", "2001:0db8::1"), etp="Local", labels={"x": "1"}),
+        raw_svc("b", ann={"metallb.universe.tf/allow-shared-ip": "k", l2.POOL_ANNOTATION: "q"}),
+        raw_svc("classed", cls="other"),
+        raw_svc("pending", ips=()),
+        {"metadata": {"name": "cip", "namespace": "demo"}, "spec": {"type": "ClusterIP"}},
+    ]
+    slices = {
+        "demo/a": [
+            raw_slice(
+                ("node-a", {"ready": True}),
+                ("node-b", {"ready": False, "serving": True}),
+                ("node-c", {"ready": False}),
+            )
+        ],
+        "demo/b": [raw_slice(("node-a", {"ready": False, "serving": False}))],
+    }
+    got = l2.service_views_by_ip(
+        services=services, slices_by_service=slices, pool_of=lambda ip: "p"
+    )
+    assert sorted(got) == ["198.51.100.210", "2001:db8::1"]
+    a = next(v for v in got["198.51.100.210"] if v.key == "demo/a")
+    assert a.etp_local
+    assert a.serving_nodes == {"node-a", "node-b"}
+    assert a.pool == "p"
+    assert a.labels == {"x": "1"}
+    b = next(v for v in got["198.51.100.210"] if v.key == "demo/b")
+    assert b.shared
+    assert b.pool == "q"
+    assert not b.has_serving_endpoint
+
+
+def test_endpoint_without_conditions_serves():
+    assert l2.serving_endpoints([raw_slice(("n", {}))]) == (True, frozenset({"n"}))
+
+
+def test_node_view_from_raw():
+    raw = {
+        "metadata": {"name": "node-a", "labels": {EXCLUDE_LB_LABEL: ""}},
+        "status": {"conditions": [{"type": "NetworkUnavailable", "status": "True"}]},
+    }
+    v = l2.node_view(raw)
+    assert v.name == "node-a"
+    assert v.network_unavailable
+    assert EXCLUDE_LB_LABEL in v.labels
