@@ -413,7 +413,10 @@ def compile_config(
     ) -> frozenset[str]:
         for i, n in enumerate(names):
             if n not in pool_names:
-                rep.error(f"spec.ipAddressPools[{i}]", f"IPAddressPool {n!r} does not exist")
+                rep.warn(
+                    f"spec.ipAddressPools[{i}]",
+                    f"IPAddressPool {n!r} does not exist: nothing is announced for it",
+                )
         if not names and not raw_selectors:
             return frozenset(pool_labels)
         chosen = set(n for n in names if n in pool_labels)
@@ -657,7 +660,7 @@ def _secret_password(
     data = raw.get("data") or {}
     string_data = raw.get("stringData") or {}
     if "password" in string_data:
-        return SecretStr(str(string_data["password"])), where
+        data = {"password": base64.b64encode(str(string_data["password"]).encode()).decode()}
     if "password" not in data:
         pr.rep.error("spec.passwordSecret", f"{where} has no key 'password'")
         return None, ""
@@ -665,6 +668,9 @@ def _secret_password(
         value = base64.b64decode(str(data["password"]), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         pr.rep.error("spec.passwordSecret", f"{where} key 'password' is not valid base64 UTF-8")
+        return None, ""
+    if validation.has_line_break(value):
+        pr.rep.error("spec.passwordSecret", f"{where} key 'password' contains a line break")
         return None, ""
     return SecretStr(value), where
 

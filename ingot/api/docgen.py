@@ -37,8 +37,9 @@ events, `ingot validate`) as `Kind namespace/name field.path: message`, e.g.
 
     IPAddressPool metallb-system/pool-a spec.addresses[2]: invalid CIDR '10.0.0.300/32'
 
-Warnings (unknown fields, a pool no advertisement covers, a deprecated field, an advertisement
-naming a BGPPeer that does not exist) never invalidate the configuration.
+Warnings never invalidate the configuration: unknown fields, a pool no advertisement covers, a
+deprecated field, an advertisement naming an IPAddressPool or BGPPeer that does not exist (as in
+MetalLB, such a name simply matches nothing), an interface listed twice.
 
 Selectors (`*Selectors` fields) are Kubernetes label selectors (`matchLabels`,
 `matchExpressions` with `In`, `NotIn`, `Exists`, `DoesNotExist`); a list of selectors matches when
@@ -84,9 +85,9 @@ Everything MetalLB's admission webhooks reject is rejected (same rule, clearer m
 | object | rejected |
 |---|---|
 | IPAddressPool | empty `addresses`; invalid CIDR or range (bad address, start after end, mixed families, bare address, several values in one entry); overlap with any pool's entry or within the pool; duplicate `serviceAllocation.namespaces`; invalid or duplicate selectors (also duplicate values or expressions) |
-| L2Advertisement | duplicate `ipAddressPools`; a pool name that does not exist; invalid or duplicate selectors; `preferredNodeSelectors` weight outside 1..100 |
-| BGPAdvertisement | duplicate pools, communities or peers; a pool name that does not exist; invalid or duplicate selectors; `aggregationLength` outside 1..32, `aggregationLengthV6` outside 0..128; aggregation more general than a selected pool's blocks; `serviceSelectors` with non-default aggregation; invalid community (`A:B` two 16-bit numbers, `large:G:L1:L2` three 32-bit numbers); two advertisements of one pool with different `localPref` to the same peers and nodes |
-| BGPPeer | `myASN` 0; missing `peerASN`; `peerASN == myASN` with `ebgpMultiHop`; missing or invalid `peerAddress`; invalid `sourceAddress` (or of the other family) or `routerID` (must be IPv4); hold time below 3 s (not 0), keepalive above hold, fractional seconds; both `password` and `passwordSecret`; invalid or duplicate node selectors; port outside 1..16384; two peers with the same address and port on a common node |
+| L2Advertisement | duplicate `ipAddressPools`; invalid or duplicate selectors; `preferredNodeSelectors` weight outside 1..100 |
+| BGPAdvertisement | duplicate pools, communities or peers; invalid or duplicate selectors; `aggregationLength` outside 1..32, `aggregationLengthV6` outside 0..128; aggregation more general than a selected pool's blocks; `serviceSelectors` with non-default aggregation; invalid community (`A:B` two 16-bit numbers, `large:G:L1:L2` three 32-bit numbers); two advertisements of one pool with different `localPref` to the same peers and nodes |
+| BGPPeer | `myASN` 0; missing or 0 `peerASN`; a password (inline or from the Secret) containing CR or LF; `peerASN == myASN` with `ebgpMultiHop`; missing or invalid `peerAddress`; invalid `sourceAddress` (or of the other family) or `routerID` (must be IPv4); hold time below 3 s (not 0), keepalive above hold, fractional seconds; both `password` and `passwordSecret`; invalid or duplicate node selectors; port outside 1..16384; two peers with the same address and port on a common node |
 | BFDProfile | intervals outside 10..60000 ms, `detectMultiplier` outside 2..255, `minimumTtl` outside 1..254 |
 | Community | invalid value; alias defined twice (in one or several objects); alias name containing `:` |
 

@@ -176,7 +176,11 @@ def check_l2_advertisement(rep: Reporter, obj: l2advertisement.L2Advertisement) 
     """L2Advertisement rules: no duplicate pools, valid and distinct selectors."""
     spec = obj.spec
     check_no_duplicates(rep, "spec.ipAddressPools", spec.ip_address_pools)
-    check_no_duplicates(rep, "spec.interfaces", spec.interfaces)
+    seen_ifaces: set[str] = set()
+    for i, iface in enumerate(spec.interfaces):
+        if iface in seen_ifaces:
+            rep.warn(f"spec.interfaces[{i}]", f"interface {iface!r} listed twice")
+        seen_ifaces.add(iface)
     prefs: list[tuple[int, selectors.LabelSelector]] = []
     for i, pref in enumerate(spec.preferred_node_selectors):
         try:
@@ -282,8 +286,8 @@ def check_bgp_peer(rep: Reporter, obj: bgppeer.BGPPeer) -> PeerParts:
         rep.error("spec.dynamicASN", f"dynamicASN {EXABGP_UNSUPPORTED} and set peerASN")
         if s.peer_asn is not None:
             rep.error("spec.peerASN", "peerASN and dynamicASN are mutually exclusive")
-    elif s.peer_asn is None:
-        rep.error("spec.peerASN", "peerASN is required")
+    elif not s.peer_asn:
+        rep.error("spec.peerASN", "peerASN is required and must not be 0")
     if s.local_asn is not None:
         rep.error("spec.localASN", f"localASN {EXABGP_UNSUPPORTED}")
     if s.vrf:
@@ -330,6 +334,8 @@ def check_bgp_peer(rep: Reporter, obj: bgppeer.BGPPeer) -> PeerParts:
             "spec.keepaliveTime",
             f"keepaliveTime {s.keepalive_time!r} is greater than holdTime {s.hold_time!r}",
         )
+    if s.password is not None and has_line_break(s.password.get_secret_value()):
+        rep.error("spec.password", "the password contains a line break (CR or LF)")
     if s.password is not None and s.password_secret is not None:
         rep.error("spec.password", "password and passwordSecret are mutually exclusive; set one")
     if s.disable_mp:
@@ -342,6 +348,11 @@ def check_bgp_peer(rep: Reporter, obj: bgppeer.BGPPeer) -> PeerParts:
         keepalive,
         parse_selectors(rep, "spec.nodeSelectors", s.node_selectors),
     )
+
+
+def has_line_break(text: str) -> bool:
+    """MetalLB refuses passwords with CR or LF: they would break the rendered router config."""
+    return "\n" in text or "\r" in text
 
 
 def check_bfd_profile(rep: Reporter, obj: bfdprofile.BFDProfile) -> None:

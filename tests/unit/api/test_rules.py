@@ -244,11 +244,6 @@ REJECTED = [
         id="l2-duplicate-pools",
     ),
     pytest.param(
-        [obj("L2Advertisement", "a", {"ipAddressPools": ["nope"]})],
-        ("L2Advertisement", "a", "spec.ipAddressPools[0]", "does not exist"),
-        id="l2-unknown-pool",
-    ),
-    pytest.param(
         [
             obj(
                 "L2Advertisement",
@@ -585,6 +580,19 @@ REJECTED = [
         ("BGPPeer", "r2", "spec.peerAddress", "already peers with 198.51.100.1"),
         id="peer-duplicate-address",
     ),
+    pytest.param(
+        [peer(peerASN=0)], ("BGPPeer", "r", "spec.peerASN", "must not be 0"), id="peer-asn-zero"
+    ),
+    pytest.param(
+        [peer(password="a\nb")],
+        ("BGPPeer", "r", "spec.password", "line break"),
+        id="peer-password-line-break",
+    ),
+    pytest.param(
+        [peer(passwordSecret={"name": "s"}), secret("s", password="a\rb")],
+        ("BGPPeer", "r", "spec.passwordSecret", "line break"),
+        id="peer-secret-password-line-break",
+    ),
     # --- runtime-only in MetalLB, compile-time in ingot
     pytest.param(
         [peer(bfdProfile="fast")],
@@ -790,6 +798,52 @@ def test_accepted(objects: list[dict[str, Any]]) -> None:
     result = compile_with(*objects)
     assert result.errors == (), result.summary()
     assert result.config is not None
+
+
+@pytest.mark.parametrize(
+    ("objects", "expected"),
+    [
+        pytest.param(
+            [obj("L2Advertisement", "a", {"ipAddressPools": ["nope"]})],
+            ("L2Advertisement", "a", "spec.ipAddressPools[0]", "does not exist"),
+            id="l2-unknown-pool-like-metallb",
+        ),
+        pytest.param(
+            [obj("BGPAdvertisement", "b", {"ipAddressPools": ["nope"]})],
+            ("BGPAdvertisement", "b", "spec.ipAddressPools[0]", "does not exist"),
+            id="bgpadv-unknown-pool-like-metallb",
+        ),
+        pytest.param(
+            [obj("BGPAdvertisement", "b", {"peers": ["ghost"]})],
+            ("BGPAdvertisement", "b", "spec.peers[0]", "nothing is advertised to it"),
+            id="bgpadv-unknown-peer",
+        ),
+        pytest.param(
+            [obj("L2Advertisement", "a", {"interfaces": ["eth0", "eth0"]})],
+            ("L2Advertisement", "a", "spec.interfaces[1]", "twice"),
+            id="l2-duplicate-interface",
+        ),
+        pytest.param(
+            [peer(disableMP=True)],
+            ("BGPPeer", "r", "spec.disableMP", "deprecated"),
+            id="peer-disable-mp-deprecated",
+        ),
+        pytest.param(
+            [obj("IPAddressPool", "p", {"addresses": ["198.51.100.0/24"], "autoassign": False})],
+            ("IPAddressPool", "p", "spec.autoassign", "unknown field"),
+            id="unknown-field",
+        ),
+    ],
+)
+def test_warning_only(objects: list[dict[str, Any]], expected: tuple[str, str, str, str]) -> None:
+    """MetalLB accepts these (silently); ingot accepts them too but says why it looks wrong."""
+    result = compile_with(*objects)
+    assert result.errors == (), result.summary()
+    kind, name, path, fragment = expected
+    assert any(
+        (w.kind, w.name, w.path) == (kind, name, path) and fragment in w.message
+        for w in result.warnings
+    ), result.warnings
 
 
 @pytest.mark.parametrize(
