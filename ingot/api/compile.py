@@ -580,7 +580,12 @@ def compile_config(
                 nodes=nodes_matching(bparts.node_selectors),
             )
         )
-    _check_local_pref(bgpadv_p, bgp_ads)
+    _check_local_pref(
+        bgpadv_p,
+        bgp_ads,
+        {name: p.families for name, p in pools.items()},
+        nodes_known=bool(node_labels),
+    )
 
     cfg = config.Config(
         namespace=namespace if namespace is not None else "",
@@ -710,8 +715,10 @@ def _check_aggregation(
 ) -> None:
     """Check aggregation lengths against a selected pool (MetalLB ``validateBGPAdvPerPool``).
 
-    Every CIDR a pool entry splits into must be no more specific than the aggregation length of
-    its family, or the aggregate would cover addresses outside the pool (case C36).
+    For each address entry, the aggregation length of its family must be at least the prefix
+    length of the widest CIDR the entry splits into; otherwise even that piece is more specific
+    than the aggregate, which would then cover addresses outside the pool (case C36). This is
+    exactly MetalLB's rule (``lowestMask``), so every configuration MetalLB accepts is accepted.
     """
     for i, r in enumerate(pool_ranges):
         if r is None:
@@ -723,21 +730,39 @@ def _check_aggregation(
         )
         if agg >= r.first.max_prefixlen:
             continue
-        nets = r.cidrs()
-        most_specific = max(n.prefixlen for n in nets)
-        if most_specific > agg:
-            widest = min(n.prefixlen for n in nets)
+        widest = r.widest_prefix_len()
+        if widest > agg:
+            shape = "is the CIDR" if len(r.cidrs()) == 1 else "splits into CIDRs whose widest is"
             rep.error(
                 f"spec.{field_name}",
                 f"{field_name} {agg} is incompatible with IPAddressPool {pool_name!r} "
-                f"spec.addresses[{i}] {entries[i]!r}: it splits into prefixes from /{widest} "
-                f"to /{most_specific}, more specific than /{agg}, so the aggregate would cover "
-                f"addresses outside the pool; use {field_name} >= {most_specific} or write the "
-                "entry as one CIDR (with avoidBuggyIPs to skip .0/.255)",
+                f"spec.addresses[{i}] {entries[i]!r}: the entry {shape} /{widest}, more "
+                f"specific than the /{agg} aggregate, which would cover addresses outside the "
+                f"pool; use {field_name} >= {widest}, or write the pool as one CIDR (with "
+                "avoidBuggyIPs to skip .0/.255)",
             )
 
 
-def _check_local_pref(ads_p: Sequence[_Parsed], ads: Sequence[config.BGPAdvertisement]) -> None:
+def _aggregation_differs(
+    a: config.BGPAdvertisement, b: config.BGPAdvertisement, families: frozenset[int]
+) -> bool:
+    """MetalLB ``isAggrLengthDifferent``: the two ads announce different prefixes for the pool."""
+    v4 = a.aggregation_length != b.aggregation_length
+    v6 = a.aggregation_length_v6 != b.aggregation_length_v6
+    if families == {4}:
+        return v4
+    if families == {6}:
+        return v6
+    return v4 and v6
+
+
+def _check_local_pref(
+    ads_p: Sequence[_Parsed],
+    ads: Sequence[config.BGPAdvertisement],
+    families_by_pool: Mapping[str, frozenset[int]],
+    *,
+    nodes_known: bool,
+) -> None:
     """Check that advertisements of one pool to the same peers and nodes agree on localPref.
 
     MetalLB ``BGPAdvertisementsHaveCompatibleLocalPref``; ads with serviceSelectors are checked
@@ -751,18 +776,20 @@ def _check_local_pref(ads_p: Sequence[_Parsed], ads: Sequence[config.BGPAdvertis
                 continue
             if (a.local_pref or 0) == (b.local_pref or 0):
                 continue
-            if (a.aggregation_length, a.aggregation_length_v6) != (
-                b.aggregation_length,
-                b.aggregation_length_v6,
-            ):
-                continue
-            common = sorted(a.pools & b.pools)
+            common = sorted(
+                p
+                for p in a.pools & b.pools
+                if not _aggregation_differs(a, b, families_by_pool.get(p, frozenset()))
+            )
             if not common:
                 continue
             if a.peers and b.peers and not set(a.peers) & set(b.peers):
                 continue
-            if not _nodes_overlap(a.node_selectors, a.nodes, b.node_selectors, b.nodes):
-                continue
+            if nodes_known:
+                if not a.nodes & b.nodes:  # MetalLB: the resolved node sets must intersect
+                    continue
+            elif not _nodes_overlap(a.node_selectors, a.nodes, b.node_selectors, b.nodes):
+                continue  # offline (no Nodes given): judge by the selectors
             by_name[a.name].rep.error(
                 "spec.localPref",
                 f"localPref {a.local_pref or 0} conflicts with BGPAdvertisement {b.name!r} "

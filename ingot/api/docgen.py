@@ -67,10 +67,10 @@ SEMANTICS = """\
 * **Pool edits** that remove an address in use re-assign that Service from the remaining pools
   (MetalLB >= 0.14 behaviour); everyone else keeps their address.
 * **BGP aggregation**: `aggregationLength` (IPv4) / `aggregationLengthV6` must not be shorter than
-  any CIDR an address entry of a selected pool splits into; a range such as
-  `203.0.113.1-203.0.113.126` splits into /27../32 pieces and therefore only allows /32. Write
-  the pool as one CIDR with `avoidBuggyIPs: true` to aggregate it. The check runs whichever of
-  pool and advertisement is created first.
+  the widest CIDR each address entry of a selected pool splits into (MetalLB's rule): a range
+  such as `203.0.113.1-203.0.113.126` splits into /27../32 pieces, so it allows /27 or longer but
+  not /24. Write the pool as one CIDR with `avoidBuggyIPs: true` to aggregate it to /24. The
+  check runs whichever of pool and advertisement is created first.
 * **BGP timers** are whole seconds: `holdTime` 0 or 3..65535 s, `keepaliveTime` <= `holdTime`;
   with only `keepaliveTime` the hold time is 3 x keepalive.
 * **Passwords** (`password` or a `kubernetes.io/basic-auth` Secret with key `password`) never

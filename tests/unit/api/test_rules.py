@@ -443,6 +443,44 @@ REJECTED = [
         ("BGPAdvertisement", "b", "spec.nodeSelectors[1]", "duplicate selector"),
         id="bgpadv-duplicate-node-selectors",
     ),
+    pytest.param(
+        [
+            pool("r", "198.51.100.1-198.51.100.126"),
+            obj("BGPAdvertisement", "b", {"ipAddressPools": ["r"], "aggregationLength": 26}),
+        ],
+        ("BGPAdvertisement", "b", "spec.aggregationLength", "widest is /27"),
+        id="bgpadv-aggregation-wider-than-range-pieces",
+    ),
+    pytest.param(
+        [
+            pool("ds", "198.51.100.0/24", "2001:db8::/64"),
+            obj("BGPAdvertisement", "b", {"ipAddressPools": ["ds"], "localPref": 1}),
+            obj(
+                "BGPAdvertisement",
+                "c",
+                {"ipAddressPools": ["ds"], "localPref": 2, "aggregationLength": 30},
+            ),
+        ],
+        ("BGPAdvertisement", "c", "spec.localPref", "'ds'"),
+        id="bgpadv-localpref-conflict-dual-stack-pool-one-family-differs",
+    ),
+    pytest.param(
+        [
+            obj(
+                "BGPAdvertisement",
+                "b",
+                {"localPref": 1, "nodeSelectors": [{"matchLabels": {"r": "1"}}]},
+            ),
+            obj(
+                "BGPAdvertisement",
+                "c",
+                {"localPref": 2, "nodeSelectors": [{"matchLabels": {"z": "1"}}]},
+            ),
+            {"kind": "Node", "metadata": {"name": "n1", "labels": {"r": "1", "z": "1"}}},
+        ],
+        ("BGPAdvertisement", "c", "spec.localPref", "conflicts"),
+        id="bgpadv-localpref-conflict-on-shared-node",
+    ),
     # --- BGPPeer
     pytest.param(
         [peer(myASN=0)], ("BGPPeer", "r", "spec.myASN", "must not be 0"), id="peer-myasn-zero"
@@ -721,6 +759,30 @@ ACCEPTED = [
     ),
     pytest.param(
         [obj("BGPAdvertisement", "b", {"aggregationLength": 32})], id="aggregation-32-always-fine"
+    ),
+    pytest.param(
+        [
+            pool("r", "198.51.100.1-198.51.100.126"),
+            obj("BGPAdvertisement", "b", {"ipAddressPools": ["r"], "aggregationLength": 27}),
+        ],
+        id="aggregation-equal-to-widest-range-piece-like-metallb",
+    ),
+    pytest.param(
+        [
+            obj(
+                "BGPAdvertisement",
+                "b",
+                {"localPref": 1, "nodeSelectors": [{"matchLabels": {"r": "1"}}]},
+            ),
+            obj(
+                "BGPAdvertisement",
+                "c",
+                {"localPref": 2, "nodeSelectors": [{"matchLabels": {"r": "2"}}]},
+            ),
+            {"kind": "Node", "metadata": {"name": "n1", "labels": {"r": "1"}}},
+            {"kind": "Node", "metadata": {"name": "n2", "labels": {"r": "2"}}},
+        ],
+        id="localpref-differs-on-disjoint-nodes",
     ),
     pytest.param(
         [
