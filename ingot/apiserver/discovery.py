@@ -124,6 +124,39 @@ def _json_path(obj: RawObject, path: str) -> Any:
     return cur
 
 
+def _svc_external(obj: RawObject) -> str:
+    ingress = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    ips = [i.get("ip") or i.get("hostname") or "" for i in ingress if isinstance(i, dict)]
+    if ips:
+        return ",".join(ips)
+    return "<pending>" if (obj.get("spec") or {}).get("type") == "LoadBalancer" else "<none>"
+
+
+def _svc_ports(obj: RawObject) -> str:
+    out = []
+    for p in (obj.get("spec") or {}).get("ports") or []:
+        text = str(p.get("port", ""))
+        if p.get("nodePort"):
+            text += f":{p['nodePort']}"
+        out.append(f"{text}/{p.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+#: columns kube-apiserver prints for built-ins (between NAME and AGE), reduced
+_BUILTIN_COLUMNS: dict[tuple[str, str], list[tuple[str, Any]]] = {
+    ("", "services"): [
+        ("Type", lambda o: (o.get("spec") or {}).get("type", "")),
+        ("Cluster-IP", lambda o: (o.get("spec") or {}).get("clusterIP", "")),
+        ("External-IP", _svc_external),
+        ("Port(s)", _svc_ports),
+    ],
+    ("", "namespaces"): [("Status", lambda o: (o.get("status") or {}).get("phase", ""))],
+    ("coordination.k8s.io", "leases"): [
+        ("Holder", lambda o: (o.get("spec") or {}).get("holderIdentity", "")),
+    ],
+}
+
+
 def to_table(
     rt: ResourceType, version: str, objects: list[RawObject], list_meta: RawObject
 ) -> RawObject:
@@ -131,6 +164,11 @@ def to_table(
     columns: list[RawObject] = [
         {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}
     ]
+    builtin = _BUILTIN_COLUMNS.get(rt.key, [])
+    for title, _ in builtin:
+        columns.append(
+            {"name": title, "type": "string", "format": "", "description": title, "priority": 0}
+        )
     extra = [c for c in rt.printer_columns.get(version, []) if c.get("jsonPath")]
     for col in extra:
         columns.append(
@@ -149,6 +187,7 @@ def to_table(
     for obj in objects:
         meta = obj.get("metadata") or {}
         cells: list[Any] = [meta.get("name", "")]
+        cells.extend(fn(obj) for _, fn in builtin)
         for col in extra:
             value = _json_path(obj, col["jsonPath"])
             if col.get("type") == "date" and isinstance(value, str):
@@ -171,4 +210,66 @@ def to_table(
         "metadata": list_meta,
         "columnDefinitions": columns,
         "rows": rows,
+    }
+
+
+def openapi_v3_root(group_versions: dict[str, list[str]]) -> RawObject:
+    """The ``/openapi/v3`` index: one document per group-version (as kube-apiserver serves)."""
+    paths: RawObject = {}
+    for group, versions in sorted(group_versions.items()):
+        for version in versions:
+            gv_path = f"apis/{group}/{version}" if group else f"api/{version}"
+            paths[gv_path] = {"serverRelativeURL": f"/openapi/v3/{gv_path}?hash=ingot"}
+    return {"paths": paths}
+
+
+def openapi_v3_group_version(group: str, version: str, types: list[ResourceType]) -> RawObject:
+    """A minimal OpenAPI v3 document of one group-version.
+
+    It declares, per kind, the item paths with GET/PUT/PATCH/DELETE operations tagged
+    ``x-kubernetes-group-version-kind`` and the ``fieldValidation`` query parameter, which is
+    what kubectl's QueryParamVerifierV3 looks for before it leaves validation to the server
+    (``fieldValidation=Strict``). No schemas and no PATCH request body: kubectl then computes
+    apply patches from its compiled-in types (strategic merge) or as JSON merge patches (CRs).
+    """
+    paths: RawObject = {}
+    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    params = [
+        {
+            "name": "fieldValidation",
+            "in": "query",
+            "schema": {"type": "string", "uniqueItems": True},
+        },
+        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+    ]
+    for rt in sorted(types, key=lambda r: r.plural):
+        if rt.group != group or version not in rt.versions:
+            continue
+        gvk = {"group": group, "version": version, "kind": rt.kind}
+        scope = "/namespaces/{namespace}" if rt.namespaced else ""
+        item = f"{prefix}{scope}/{rt.plural}/{{name}}"
+        collection = f"{prefix}{scope}/{rt.plural}"
+
+        def op(action: str, *, gvk: RawObject = gvk) -> RawObject:
+            return {
+                "operationId": f"{action}{gvk['kind']}",
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": params,
+                "responses": {"200": {"description": "OK"}},
+            }
+
+        paths[item] = {
+            "get": op("get"),
+            "put": op("put"),
+            "patch": op("patch"),
+            "delete": op("delete"),
+        }
+        paths[collection] = {"get": op("list"), "post": op("post")}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes (ingot development server)", "version": "v1.32.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
     }

@@ -63,6 +63,13 @@ class Backend:
         self._validators: dict[tuple[str, str, str], Any] = {}
         self.alloc = builtins.IPAllocator()
         self.on_type_removed: Callable[[tuple[str, str]], None] = lambda key: None
+        #: runs ``fn`` after ``delay_s`` on the loop thread (the server installs call_later)
+        self.schedule: Callable[[float, Callable[[], None]], Any] = lambda delay_s, fn: fn()
+        #: fieldValidation of the request being served (Ignore, Warn, Strict) and its warnings
+        self.field_validation = "Warn"
+        self.warnings: list[str] = []
+        #: how long a deleted Namespace stays Terminating before its contents go
+        self.namespace_finalize_delay_s = 0.05
         for rt in resources.builtin_types():
             self.types[rt.key] = rt
         ns_rt = self.types[("", "namespaces")]
@@ -167,7 +174,13 @@ class Backend:
             raise errors.invalid(rt.kind, rt.group, name, causes)
         if rt.custom:
             sch = rt.schemas.get(version) or {}
-            schema.prune(obj, sch, root=True)
+            removed: list[str] = []
+            schema.prune(obj, sch, root=True, removed=removed)
+            unknown = [f'unknown field "{path}"' for path in removed]
+            if unknown and self.field_validation == "Strict":
+                raise errors.bad_request("strict decoding error: " + ", ".join(unknown))
+            if unknown and self.field_validation == "Warn":
+                self.warnings.extend(unknown)
             schema.apply_defaults(obj, sch)
             causes = schema.validate(obj, sch, self._validator(rt, version))
         else:
@@ -477,19 +490,16 @@ class Backend:
             )
         key = self._key(rt, namespace, name)
         if meta.get("finalizers") or rt.key == ("", "namespaces"):
-            if meta.get("deletionTimestamp") and rt.key != ("", "namespaces"):
-                return self.output(rt, version, old)
-            if dry_run:
+            if meta.get("deletionTimestamp") or dry_run:
                 return self.output(rt, version, old)
             new = clone(old)
             new["metadata"]["deletionTimestamp"] = now_rfc3339()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             if rt.key == ("", "namespaces"):
                 new.setdefault("status", {})["phase"] = "Terminating"
-                self._delete_namespace_contents(name)
-                new["metadata"]["resourceVersion"] = str(self.store.next_rv())
-                self._finish_delete(rt, key, new, old)
-                return self.output(rt, version, new)
+                self.schedule(
+                    self.namespace_finalize_delay_s, lambda: self._finalize_namespace(name)
+                )
             new["metadata"]["resourceVersion"] = str(self.store.next_rv())
             self.store.put(rt.key, key, new, old)
             return self.output(rt, version, new)
@@ -514,6 +524,18 @@ class Backend:
         self.store.remove(rt.key, key, final, old)
         if rt.key == CRD_KEY:
             self._unregister_crd(old)
+
+    def _finalize_namespace(self, name: str) -> None:
+        """What the namespace controller does: delete the contents, then the Namespace."""
+        rt = self.types[("", "namespaces")]
+        old = self.store.get(rt.key, ("", name))
+        if old is None:
+            return
+        self._delete_namespace_contents(name)
+        final = clone(old)
+        final["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        final.setdefault("spec", {})["finalizers"] = []
+        self._finish_delete(rt, ("", name), final, old)
 
     def _delete_namespace_contents(self, namespace: str) -> None:
         for rt in list(self.types.values()):

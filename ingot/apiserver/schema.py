@@ -117,8 +117,18 @@ def _structural(
 # --------------------------------------------------------------------------- prune + default
 
 
-def prune(value: Any, schema: RawObject | None, *, root: bool = False) -> Any:
-    """Drop fields the schema does not know (in place where possible); returns the value."""
+def prune(
+    value: Any,
+    schema: RawObject | None,
+    *,
+    root: bool = False,
+    removed: list[str] | None = None,
+    path: str = "",
+) -> Any:
+    """Drop fields the schema does not know (in place where possible); returns the value.
+
+    The field paths of what was dropped are appended to ``removed`` when given.
+    """
     if schema is None or not isinstance(value, (dict, list)):
         return value
     if schema.get("x-kubernetes-preserve-unknown-fields") and not (
@@ -136,21 +146,24 @@ def prune(value: Any, schema: RawObject | None, *, root: bool = False) -> Any:
         for key in list(value):
             if root and key in _TOP_LEVEL:
                 continue
+            sub = f"{path}.{key}" if path else key
             if props is not None and key in props:
-                value[key] = prune(value[key], props[key])
+                value[key] = prune(value[key], props[key], removed=removed, path=sub)
             elif isinstance(addl, dict):
-                value[key] = prune(value[key], addl)
+                value[key] = prune(value[key], addl, removed=removed, path=sub)
             elif addl is True or preserve or key in keep:
                 continue
             elif props is None and addl is None and not schema.get("type"):
                 continue
             else:
                 del value[key]
+                if removed is not None:
+                    removed.append(sub)
         return value
     items = schema.get("items")
     if isinstance(items, dict):
         for i, item in enumerate(value):
-            value[i] = prune(item, items)
+            value[i] = prune(item, items, removed=removed, path=f"{path}[{i}]")
     return value
 
 

@@ -181,6 +181,8 @@ class APIServer:
         site = web.TCPSite(runner, self.host, self.port, ssl_context=ssl_ctx)
         await site.start()
         self._runner = runner
+        loop = asyncio.get_running_loop()
+        self.backend.schedule = lambda delay_s, fn: loop.call_later(delay_s, fn)
         server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
         sockets = getattr(server, "sockets", None) or []
         return int(sockets[0].getsockname()[1]) if sockets else self.port
@@ -200,6 +202,7 @@ class APIServer:
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+        self.backend.schedule = lambda delay_s, fn: fn()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         self._loop = None
@@ -392,6 +395,27 @@ class APIServer:
             return _status_response(fault)
         q = request.query
         dry_run = q.get("dryRun") == "All"
+        raw_body = (
+            await request.read() if request.method in ("POST", "PUT", "PATCH", "DELETE") else b""
+        )
+        # from here on no await until the backend call: requests are served one at a time
+        backend.field_validation = q.get("fieldValidation") or "Warn"
+        if backend.field_validation not in ("Ignore", "Warn", "Strict"):
+            raise errors.bad_request(
+                f'fieldValidation "{backend.field_validation}" is not one of Ignore, Warn, Strict'
+            )
+        backend.warnings = []
+        response = await self._serve(request, route, dry_run, raw_body)
+        for warning in backend.warnings:
+            response.headers.add("Warning", f'299 - "{warning}"')
+        backend.warnings = []
+        return response
+
+    async def _serve(
+        self, request: web.Request, route: _Route, dry_run: bool, raw_body: bytes
+    ) -> web.StreamResponse:
+        backend = self.backend
+        q = request.query
         rt, version, ns, name, sub = (
             route.rt,
             route.version,
@@ -424,10 +448,10 @@ class APIServer:
                 return _json_response(discovery.to_table(rt, version, [obj], {}))
             return _json_response(obj)
         if route.verb == "create":
-            body = await _read_body(request)
+            body = _parse_body(request, raw_body)
             return _json_response(backend.create(rt, version, ns, body, dry_run=dry_run), 201)
         if route.verb == "update":
-            body = await _read_body(request)
+            body = _parse_body(request, raw_body)
             return _json_response(
                 backend.update(rt, version, ns, name, body, subresource=sub, dry_run=dry_run)
             )
@@ -438,17 +462,17 @@ class APIServer:
                     f"{content_type} (server-side apply is not supported by this development "
                     "server; use merge, JSON or strategic-merge patch)"
                 )
-            body = await _read_body(request)
+            body = _parse_body(request, raw_body)
             return _json_response(
                 backend.patch(
                     rt, version, ns, name, body, content_type, subresource=sub, dry_run=dry_run
                 )
             )
         if route.verb == "delete":
-            options = await _read_body(request, optional=True)
+            options = _parse_body(request, raw_body, optional=True)
             return _json_response(backend.delete(rt, version, ns, name, options, dry_run=dry_run))
         if route.verb == "deletecollection":
-            options = await _read_body(request, optional=True)
+            options = _parse_body(request, raw_body, optional=True)
             return _json_response(
                 backend.delete_collection(
                     rt,
@@ -469,6 +493,18 @@ class APIServer:
             return discovery.VERSION_INFO
         if parts in (["healthz"], ["readyz"], ["livez"]):
             return {"kind": "Status", "status": "ok"}
+        if parts == ["openapi", "v3"]:
+            return discovery.openapi_v3_root(gv)
+        if len(parts) >= 4 and parts[:2] == ["openapi", "v3"]:
+            if parts[2] == "api" and parts[3:] == ["v1"]:
+                return discovery.openapi_v3_group_version("", "v1", list(backend.types.values()))
+            if parts[2] == "apis" and len(parts) == 5 and parts[4] in gv.get(parts[3], []):
+                return discovery.openapi_v3_group_version(
+                    parts[3], parts[4], list(backend.types.values())
+                )
+            raise errors.ApiError(
+                404, "NotFound", "the server could not find the requested resource"
+            )
         if parts == ["api"]:
             return discovery.api_versions(f"{self.host}:{self.port}")
         if parts == ["api", "v1"]:
@@ -685,8 +721,7 @@ def _status_response(exc: errors.ApiError) -> web.Response:
     return response
 
 
-async def _read_body(request: web.Request, *, optional: bool = False) -> Any:
-    raw = await request.read()
+def _parse_body(request: web.Request, raw: bytes, *, optional: bool = False) -> Any:
     if not raw.strip():
         if optional:
             return None

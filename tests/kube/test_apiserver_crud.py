@@ -9,7 +9,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client import ApiException
 
 from ingot.apiserver.server import APIServer
@@ -250,18 +250,28 @@ def test_delete_preconditions_and_not_found(kube_client: client.ApiClient) -> No
     assert _status(err.value)["reason"] == "NotFound"
 
 
-def test_namespace_deletion_removes_contents(kube_client: client.ApiClient) -> None:
+def test_namespace_deletion_terminates_then_removes_contents(kube_client: client.ApiClient) -> None:
     v1 = client.CoreV1Api(kube_client)
     v1.create_namespace({"metadata": {"name": "team"}})
     assert v1.read_namespace("team").metadata.labels["kubernetes.io/metadata.name"] == "team"
     v1.create_namespaced_config_map("team", {"metadata": {"name": "cm"}})
-    v1.delete_namespace("team")
+    rv = v1.list_namespace().metadata.resource_version
+    gone = v1.delete_namespace("team")
+    assert gone["status"]["phase"] == "Terminating"
+    assert gone["metadata"]["deletionTimestamp"]
+    with pytest.raises(ApiException) as err:
+        v1.create_namespaced_config_map("team", {"metadata": {"name": "late"}})
+    assert err.value.status == 403
+    w = watch.Watch()
+    events = []
+    for ev in w.stream(v1.list_namespace, resource_version=rv, timeout_seconds=5):
+        events.append((ev["type"], ev["object"].metadata.name))
+        if ev["type"] == "DELETED":
+            w.stop()
+    assert events == [("MODIFIED", "team"), ("DELETED", "team")]
     assert (
         v1.list_config_map_for_all_namespaces(field_selector="metadata.namespace=team").items == []
     )
-    with pytest.raises(ApiException) as err:
-        v1.read_namespace("team")
-    assert err.value.status == 404
 
 
 @pytest.mark.parametrize(
