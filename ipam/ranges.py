@@ -117,7 +117,7 @@ def parse_address_entry(text: str) -> AddressRange:
     entry = text.strip()
     if not entry:
         raise ValueError("empty address entry")
-    if "," in entry or " " in entry:
+    if "," in entry or (" " in entry and "-" not in entry):
         raise ValueError(f"{entry!r} holds several values; write one CIDR or range per list entry")
     if "/" in entry:
         try:
