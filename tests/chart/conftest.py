@@ -8,6 +8,8 @@ helm-python-sdk 0.2.2 bundles Helm SDK v4 (``libhelm_c.so``) behind ctypes, so l
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -92,7 +94,10 @@ def render_texts(chart: helm.Chart) -> Callable[..., dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def render(chart: helm.Chart) -> Render:
-    """``render(values=None, *, name=..., namespace=...)`` -> ``Rendered`` objects."""
+    """``render(values=None, *, name=..., namespace=...)`` -> ``Rendered`` objects.
+
+    Renders are cached per (values, name, namespace); each call gets its own deep copy.
+    """
 
     def _render(
         values: Mapping[str, Any] | None = None,
@@ -100,6 +105,10 @@ def render(chart: helm.Chart) -> Render:
         name: str = RELEASE,
         namespace: str = NAMESPACE,
     ) -> Rendered:
-        return objects_of(_render_texts(chart, values, name=name, namespace=namespace))
+        key = (json.dumps(values or {}, sort_keys=True), name, namespace)
+        if key not in cache:
+            cache[key] = objects_of(_render_texts(chart, values, name=name, namespace=namespace))
+        return Rendered(copy.deepcopy(cache[key]))
 
+    cache: dict[tuple[str, str, str], Rendered] = {}
     return _render

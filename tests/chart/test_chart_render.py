@@ -8,7 +8,9 @@ is listed in ``SKIPPED_KINDS`` with the reason and checked structurally instead.
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +188,7 @@ def test_default_args_and_env(render: Any) -> None:
     assert "--webhook-port=9443" in ctl
     assert not any(a.startswith(("--lb-class", "--leader-elect")) for a in ctl + spk)
     assert spk[0] == "--node-name=$(NODE_NAME)"
+    assert "--heartbeat-key-file=/etc/ingot/heartbeat/key" in spk
     assert "--namespace=$(NAMESPACE)" in spk
     env = {
         e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
@@ -213,7 +216,7 @@ def test_leader_election_adds_flag_and_one_named_lease(render: Any) -> None:
     assert objs.one("Deployment")["spec"]["replicas"] == 2
     role = objs.one("Role", "ingot-controller")
     lease_rules = [r for r in role["rules"] if "leases" in r["resources"]]
-    assert {tuple(r["verbs"]) for r in lease_rules} == {("create",), ("get", "update", "patch")}
+    assert {tuple(r["verbs"]) for r in lease_rules} == {("create",), ("get", "update")}
     named = [r for r in lease_rules if "resourceNames" in r]
     assert named[0]["resourceNames"] == ["ingot-controller"]
 
@@ -301,7 +304,7 @@ def test_cert_manager_variant(
     assert not objs.find("ClusterRole", "ingot-controller-webhook")
     role = objs.one("Role", "ingot-controller")
     secret_verbs = {v for r in role["rules"] if "secrets" in r["resources"] for v in r["verbs"]}
-    assert secret_verbs == {"get", "list", "watch"}
+    assert secret_verbs == {"list", "watch"}
     pod = objs.one("Deployment")["spec"]["template"]["spec"]
     assert {"name": "webhook-cert", "secret": {"secretName": "ingot-webhook-cert"}} in pod[
         "volumes"
@@ -460,8 +463,14 @@ def test_template_guards_fail_render(
     assert message in str(info.value)
 
 
+RANDOM_KEY = re.compile(r"^(  key: )\S+$", re.M)
+
+
 def test_golden_default_render(render_texts: Any) -> None:
     texts = render_texts()
+    # The heartbeat key is random on every install: compare everything else.
+    key = "ingot/templates/heartbeat-secret.yaml"
+    texts[key] = RANDOM_KEY.sub(r"\1<random>", texts[key])
     docs = [
         f"# Source: {path}\n{texts[path].strip()}\n"
         for path in sorted(texts)
@@ -488,3 +497,24 @@ def test_chart_metadata(chart: Any) -> None:
     assert meta["kubeVersion"].startswith(">=1.27")
     assert chart.values["image"]["tag"] == ""
     assert (CHART_DIR / "values.schema.json").exists()
+
+
+def test_heartbeat_secret(render: Any, render_texts: Any) -> None:
+    objs = render()
+    secret = objs.one("Secret", "ingot-heartbeat")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    key = base64.b64decode(secret["data"]["key"])
+    assert len(key) == 48
+    again = yaml.safe_load(render_texts()["ingot/templates/heartbeat-secret.yaml"])
+    assert again["data"]["key"] != secret["data"]["key"], "random per install"
+    pod = objs.one("DaemonSet")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "heartbeat")
+    assert volume["secret"]["secretName"] == "ingot-heartbeat"
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "heartbeat", "mountPath": "/etc/ingot/heartbeat", "readOnly": True} in mounts
+
+    own = render({"speaker": {"heartbeat": {"existingSecret": "my-key"}}})
+    assert not own.find("Secret")
+    pod = own.one("DaemonSet")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "heartbeat")
+    assert volume["secret"]["secretName"] == "my-key"

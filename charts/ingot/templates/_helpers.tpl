@@ -66,13 +66,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-webhook" (include "ingot.fullname" .) }}
 {{- end }}
 
+{{- define "ingot.heartbeat.secretName" -}}
+{{- default (printf "%s-heartbeat" (include "ingot.fullname" .)) .Values.speaker.heartbeat.existingSecret }}
+{{- end }}
+
 {{- define "ingot.leaseName" -}}
 {{- printf "%s-controller" (include "ingot.fullname" .) }}
 {{- end }}
 
 {{/*
-Arguments of ingot-controller. Flags assumed from the controller's contract (issue 4,
-docs/install.md "Flags"): --namespace, --log-level, --metrics-port (serves /metrics, /healthz,
+Arguments of ingot-controller (controller/__main__.py; docs/install.md "Flags"): --namespace, --log-level, --metrics-port (serves /metrics, /healthz,
 /readyz), --webhook-port, --webhook-service-name, --webhook-secret-name,
 --webhook-config-name, --webhook-cert-dir (cert-manager mode), --lb-class, --leader-elect,
 --leader-election-lease-name.
@@ -107,8 +110,8 @@ docs/install.md "Flags"): --namespace, --log-level, --metrics-port (serves /metr
 {{- end }}
 
 {{/*
-Arguments of ingot-speaker. Flags assumed (issue 5 and 6): --node-name (required),
---namespace, --log-level, --metrics-port (serves /metrics, /healthz, /readyz), --lb-class.
+Arguments of ingot-speaker (speaker/__main__.py): --node-name (required), --namespace,
+--log-level, --metrics-port, --heartbeat-key-file (the mounted heartbeat Secret), --lb-class.
 */}}
 {{- define "ingot.speaker.args" -}}
 {{- $f := .Values.speaker.flags -}}
@@ -116,6 +119,7 @@ Arguments of ingot-speaker. Flags assumed (issue 5 and 6): --node-name (required
 - --namespace=$(NAMESPACE)
 - --log-level={{ $f.logLevel }}
 - --metrics-port={{ $f.metricsPort }}
+- --heartbeat-key-file=/etc/ingot/heartbeat/key
 {{- with .Values.loadBalancerClass }}
 - --lb-class={{ . }}
 {{- end }}
