@@ -76,6 +76,7 @@ class Controller:
             ingot.api); injectable for tests.
         resync_period_s: informer resync (re-check every object) period, seconds.
         sync_timeout_s: how long ``run`` waits for caches before giving up (``None``: forever).
+        pools_debounce_s: delay of the pool status refresh after allocations, seconds.
     """
 
     def __init__(
@@ -92,11 +93,13 @@ class Controller:
         request_fn: Callable[..., Any],
         resync_period_s: float | None = 600.0,
         sync_timeout_s: float | None = None,
+        pools_debounce_s: float = POOLS_DEBOUNCE_S,
     ) -> None:
         self._source = source
         self.namespace = namespace
         self._metrics = metrics
         self._sync_timeout_s = sync_timeout_s
+        self._pools_debounce_s = pools_debounce_s
         self.queue: wq.WorkQueue[str] = wq.WorkQueue(
             base_delay_s=0.05, max_delay_s=60.0, name="controller"
         )
@@ -155,6 +158,7 @@ class Controller:
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._busy = False
 
     # -- handlers (informer threads: enqueue only) ---------------------------------------
 
@@ -193,7 +197,7 @@ class Controller:
             if _config_relevant(old, new):
                 self.queue.add(CONFIG_KEY)
             if old.get("status") != new.get("status") or old is new:
-                self.queue.add_after(POOLS_KEY, POOLS_DEBOUNCE_S)  # revert manual edits
+                self.queue.add_after(POOLS_KEY, self._pools_debounce_s)  # revert manual edits
 
         self.pools.add_handler(on_add=config, on_update=pool_update, on_delete=config)
 
@@ -249,8 +253,18 @@ class Controller:
         log.info("caches synced, initial load done; processing")
         self.queue.run_worker(self._process)
 
+    def idle(self) -> bool:
+        """Nothing queued, delayed or in progress (tests and benchmarks poll this)."""
+        return (
+            self._ready.is_set()
+            and not self._busy
+            and len(self.queue) == 0
+            and self.queue.pending_delayed() == 0
+        )
+
     def _process(self, key: str) -> bool:
         """Handle one key; False asks the queue to retry it with back-off."""
+        self._busy = True
         try:
             dispatch(
                 self.reconciler,
@@ -258,6 +272,7 @@ class Controller:
                 add=self.queue.add,
                 add_after=self.queue.add_after,
                 metrics=self._metrics,
+                pools_debounce_s=self._pools_debounce_s,
             )
             return True
         except errors.Throttled as exc:
@@ -268,6 +283,8 @@ class Controller:
             self._metrics.update_errors.inc()
             log.info("reconcile %r failed, will retry: %s", key, exc)
             return False
+        finally:
+            self._busy = False
 
 
 def dispatch(
@@ -277,6 +294,7 @@ def dispatch(
     add: Callable[[str], None],
     add_after: Callable[[str, float], None],
     metrics: ControllerMetrics,
+    pools_debounce_s: float = POOLS_DEBOUNCE_S,
 ) -> None:
     """Process one queue key with ``reconciler``; follow-up keys go to ``add``/``add_after``.
 
@@ -288,7 +306,7 @@ def dispatch(
         for k in result.requeue:
             add(k)
         if result.changed:
-            add_after(POOLS_KEY, POOLS_DEBOUNCE_S)
+            add_after(POOLS_KEY, pools_debounce_s)
         return
     if key == POOLS_KEY:
         reconciler.reconcile_pools()
@@ -304,4 +322,4 @@ def dispatch(
             if k != key:
                 add(k)
     if r.pools_changed:
-        add_after(POOLS_KEY, POOLS_DEBOUNCE_S)
+        add_after(POOLS_KEY, pools_debounce_s)
