@@ -18,7 +18,8 @@ from controller.testing import KubeHarness
 
 _SCENARIOS = Path(__file__).resolve().parents[1] / "unit" / "controller" / "test_reconciler.py"
 _spec = importlib.util.spec_from_file_location("controller_scenarios", _SCENARIOS)
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 scenarios = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scenarios)
 
@@ -56,7 +57,6 @@ def test_case(kh: KubeHarness, scenario) -> None:
 def test_no_valid_config_leaves_services_untouched(apiserver, kube_client) -> None:
     h = KubeHarness(kube_client, audit=lambda: list(apiserver.audit), start=False)
     try:
-        scenarios.pool  # noqa: B018 - builders come from controller.testing
         from controller.testing import pool, service
 
         h.apply(pool("bad", "nope"))
