@@ -15,13 +15,15 @@ session, by construction; ExaBGP's in-place reload (SIGUSR1) was not relied on.
   :class:`~speaker.bgp.driver.ApiChannel`, sending only the difference between what ExaBGP holds
   and the desired routes;
 * when ExaBGP exits, the helper disconnects, or an ack times out: kills it by PID (TERM, then
-  KILL: a blocked ExaBGP ignores TERM, P1), waits ``backoff`` (1 s doubling, capped at
-  ``backoff_max_s``; reset after ``stable_after_s`` of healthy running) and starts again,
+  KILL: a blocked ExaBGP ignores TERM, P1), waits (:func:`restart_delay_s`) and starts again,
   re-announcing every route (ExaBGP keeps no state across restarts, P4). It never raises out of
   ``run()`` for these failures, so the speaker never exits because of ExaBGP.
 
-Reconnect pacing towards an unreachable or misconfigured peer (wrong ASN, C24) is ExaBGP's own:
-its connect delay grows after each failed attempt up to 60 s (``exabgp/reactor/delay.py``).
+Reconnect pacing is ours, not ExaBGP's: with ``tcp.attempts=1`` an ExaBGP process makes one
+connection and exits when it fails or the session ends, and :func:`restart_delay_s` decides when
+the next process starts (1 s after a session that had been stable for ``stable_after_s``, else
+5 s doubling to 120 s). A wrong ASN or an unreachable peer (C24) therefore costs one attempt per
+back-off step, never a storm. (ExaBGP's own reconnect delay starts at 0-1 s.)
 
 :class:`ExabgpDriver` is the real :class:`~speaker.bgp.driver.BgpDriver`: one ExabgpProcess per
 peer; a peer whose rendered configuration is unchanged keeps its process and session.
@@ -78,7 +80,7 @@ def exabgp_env(*, pipename: str) -> dict[str, str]:
             "exabgp.log.destination": "stdout",
             "exabgp.log.level": "INFO",
             "exabgp.tcp.bind": "",
-            "exabgp.tcp.attempts": "0",
+            "exabgp.tcp.attempts": "1",  # one session per process: we pace retries
         }
     )
     return env
@@ -87,6 +89,19 @@ def exabgp_env(*, pipename: str) -> dict[str, str]:
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def restart_delay_s(*, failures: int, quick_s: float, initial_s: float, max_s: float) -> float:
+    """Seconds to wait before starting ExaBGP again.
+
+    ``failures`` counts consecutive runs that never held a stable session. 0 (the session
+    that just ended had been stable): ``quick_s``, so one flap recovers fast. Otherwise
+    ``initial_s`` doubling, capped at ``max_s`` (MetalLB native: doubling to 2 min; C24: no
+    storm on a wrong ASN or unreachable peer).
+    """
+    if failures <= 0:
+        return quick_s
+    return float(min(max_s, initial_s * 2 ** (failures - 1)))
 
 
 class ExabgpProcess:
@@ -104,9 +119,10 @@ class ExabgpProcess:
         clock: Clock | None = None,
         command_prefix: Sequence[str] = (),
         exabgp_argv: Sequence[str] | None = None,
-        backoff_initial_s: float = 1.0,
-        backoff_max_s: float = 30.0,
-        stable_after_s: float = 60.0,
+        quick_restart_s: float = 1.0,
+        backoff_initial_s: float = 5.0,
+        backoff_max_s: float = 120.0,
+        stable_after_s: float = 10.0,
         ack_timeout_s: float = 10.0,
         connect_timeout_s: float = 15.0,
         stop_grace_s: float = 3.0,
@@ -120,6 +136,7 @@ class ExabgpProcess:
         self.clock: Clock = clock or RealClock()
         self.command_prefix = tuple(command_prefix)
         self.exabgp_argv = tuple(exabgp_argv or exabgp_command())
+        self.quick_restart_s = quick_restart_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.stable_after_s = stable_after_s
@@ -127,6 +144,8 @@ class ExabgpProcess:
         self.connect_timeout_s = connect_timeout_s
         self.stop_grace_s = stop_grace_s
         self.session_up = False
+        self._stable = False
+        self._up_since: float | None = None
         self.last_down_reason = ""
         self.pid: int | None = None
         self.starts = 0
@@ -168,20 +187,25 @@ class ExabgpProcess:
 
     async def run(self) -> None:
         """Run and supervise ExaBGP until cancelled; failures restart it after back-off."""
-        attempt = 0
+        failures = 0
         try:
             while True:
-                started = self.clock.now()
+                self._stable = False
                 try:
                     await self._run_once()
                     reason = "ExaBGP exited"
                 except (BgpDriverError, OSError) as exc:
                     reason = str(exc)
+                if self.last_down_reason and reason == "ExaBGP exited":
+                    reason = f"ExaBGP exited after: {self.last_down_reason}"
                 self._set_session(up=False, reason=reason)
-                if self.clock.now() - started >= self.stable_after_s:
-                    attempt = 0
-                delay_s = min(self.backoff_max_s, self.backoff_initial_s * 2**attempt)
-                attempt += 1
+                failures = 0 if self._stable else failures + 1
+                delay_s = restart_delay_s(
+                    failures=failures,
+                    quick_s=self.quick_restart_s,
+                    initial_s=self.backoff_initial_s,
+                    max_s=self.backoff_max_s,
+                )
                 self.metrics.restarts.labels(self.peer_label).inc()
                 log.warning(
                     "exabgp stopped; restarting", peer=self.name, reason=reason, delay_s=delay_s
@@ -209,6 +233,7 @@ class ExabgpProcess:
         connected = asyncio.ensure_future(loop.sock_accept(listener))
         self._applied = {}
         self.announced_gauge()
+        self._set_session(up=False)
         with open(self.log_path, "ab") as logfile:  # noqa: ASYNC230 (local file, instant)
             spawn = asyncio.ensure_future(
                 asyncio.create_subprocess_exec(
@@ -256,9 +281,13 @@ class ExabgpProcess:
             )
             reader = asyncio.create_task(channel.run_reader())
             while True:
-                await self._apply(channel)
-                if self._applied == self._desired:
-                    self._synced.set()
+                # Routes go only to an established session: before that, ExaBGP cannot resolve
+                # "next-hop self" with "local-address auto" and answers "error". Every new
+                # process starts empty, so this also re-announces everything after a restart.
+                if self.session_up:
+                    await self._apply(channel)
+                    if self._applied == self._desired:
+                        self._synced.set()
                 changed = asyncio.ensure_future(self._changed.wait())
                 waiting: set[asyncio.Future[Any]] = {changed, exited, reader}
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -329,10 +358,17 @@ class ExabgpProcess:
     def _on_event(self, event: driver.NeighborEvent) -> None:
         if event.state == "up":
             self._set_session(up=True)
+            self._changed.set()  # send the routes now
         elif event.state == "down":
             self._set_session(up=False, reason=event.reason)
 
     def _set_session(self, *, up: bool, reason: str = "") -> None:
+        now = self.clock.now()
+        if up and not self.session_up:
+            self._up_since = now
+        elif not up and self.session_up and self._up_since is not None:
+            self._stable = self._stable or now - self._up_since >= self.stable_after_s
+            self._up_since = None
         if up != self.session_up:
             log.info("bgp session " + ("up" if up else "down"), peer=self.name, reason=reason)
         self.session_up = up

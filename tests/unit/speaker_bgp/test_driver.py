@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -278,3 +279,33 @@ async def test_render_error_reported_not_started(fake_exabgp, tmp_path):
         assert drv.processes == {}
     finally:
         await stop(task)
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [
+        pytest.param(0, 1.0, id="after-stable-session-quick"),
+        pytest.param(1, 5.0, id="first-failure"),
+        pytest.param(2, 10.0, id="doubling"),
+        pytest.param(5, 80.0, id="still-doubling"),
+        pytest.param(6, 120.0, id="capped"),
+        pytest.param(60, 120.0, id="capped-far"),
+    ],
+)
+def test_restart_delay(failures, expected):
+    from speaker.bgp.exabgp import restart_delay_s
+
+    assert restart_delay_s(failures=failures, quick_s=1.0, initial_s=5.0, max_s=120.0) == expected
+
+
+def test_c24_attempts_never_storm():
+    """C24: a peer that never comes up gets at most one attempt in any 5 s window, 10 min."""
+    from speaker.bgp.exabgp import restart_delay_s
+
+    t, attempts, failures = 0.0, [], 0
+    while t < 600:
+        attempts.append(t)
+        failures += 1
+        t += 0.5 + restart_delay_s(failures=failures, quick_s=1.0, initial_s=5.0, max_s=120.0)
+    assert all(b - a >= 5 for a, b in itertools.pairwise(attempts))
+    assert len(attempts) <= 10
