@@ -350,9 +350,16 @@ def map_api_exception(exc: ApiException, *, what: str) -> errors.KubeError:
 class KubeSource:
     """``Source`` over the official client's ``ApiClient`` (thread-safe; share one per process).
 
+    urllib3, under the client, by default silently sleeps and retries on 429/503 with a
+    ``Retry-After`` header: a renewal could block for seconds without the caller knowing.
+    ``KubeSource`` therefore sets the client's retry policy to "retry connection errors
+    twice and idempotent reads once, never an HTTP status", so 429 and 5xx reach the caller
+    as ``Throttled`` / ``Unavailable`` and the informer, elector and work queue own every
+    retry.
+
     Args:
         api_client: a configured ``kubernetes.client.ApiClient`` (from kubeconfig, in-cluster
-            config, or ``APIServer.api_client()`` in tests).
+            config, or ``APIServer.api_client()`` in tests). Its retry policy is changed (above).
         request_timeout_s: total timeout of one non-watch request, seconds.
         connect_timeout_s: connect timeout of watch requests, seconds (their read timeout is
             the watch's ``timeout_s`` plus ``watch_read_slack_s``).
@@ -370,6 +377,7 @@ class KubeSource:
     ) -> None:
         self._client = api_client
         self._api: Any = api_client  # the generated client is untyped
+        _surface_http_statuses(self._api)
         self._request_timeout_s = request_timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._watch_read_slack_s = watch_read_slack_s
@@ -644,6 +652,19 @@ class KubeSource:
             what=f"DELETE {kind} {_ref(ns, name)}",
             body=body,
         )
+
+
+def _surface_http_statuses(api: Any) -> None:
+    """Make urllib3 retry only connection failures, never on HTTP status (see KubeSource)."""
+    from urllib3.util.retry import Retry
+
+    pool_manager = getattr(getattr(api, "rest_client", None), "pool_manager", None)
+    if pool_manager is None:
+        return
+    pool_manager.connection_pool_kw["retries"] = Retry(
+        total=2, connect=2, read=1, status=0, redirect=0, respect_retry_after_header=False
+    )
+    pool_manager.clear()
 
 
 def _name(body: Mapping[str, Any]) -> str:
