@@ -157,11 +157,12 @@ def convert_v1beta1_to_v1beta2(raw: Mapping[str, Any]) -> dict[str, Any]:
         The same object with ``apiVersion: metallb.io/v1beta2``.
     """
     out = dict(raw)
-    spec = dict(raw.get("spec") or {})
-    if raw.get("apiVersion", V1BETA1) == V1BETA1:
-        if not spec.get("peerPort"):
+    spec = raw.get("spec")
+    if isinstance(spec, Mapping):
+        spec = dict(spec)
+        if raw.get("apiVersion", V1BETA1) == V1BETA1 and not spec.get("peerPort"):
             spec["peerPort"] = 179
-    out["spec"] = spec
+        out["spec"] = spec
     out["apiVersion"] = V1BETA2
     return out
 
@@ -178,7 +179,8 @@ def convert_v1beta2_to_v1beta1(raw: Mapping[str, Any]) -> dict[str, Any]:
         A new dict with ``apiVersion: metallb.io/v1beta1`` and only v1beta1 spec fields.
     """
     out = dict(raw)
-    spec = raw.get("spec") or {}
-    out["spec"] = {k: v for k, v in spec.items() if k in _V1BETA1_FIELDS}
+    spec = raw.get("spec")
+    if isinstance(spec, Mapping):
+        out["spec"] = {k: v for k, v in spec.items() if k in _V1BETA1_FIELDS}
     out["apiVersion"] = V1BETA1
     return out

@@ -71,9 +71,21 @@ KIND_FIELDS: Mapping[str, str] = {
 }
 
 
-def _meta(raw: RawObject) -> tuple[str, str]:
-    md = raw.get("metadata") or {}
+def _meta(raw: Any) -> tuple[str, str]:
+    """``(namespace, name)`` of a raw object; empty strings when the shape is wrong."""
+    md = raw.get("metadata") if isinstance(raw, Mapping) else None
+    if not isinstance(md, Mapping):
+        return "", ""
     return str(md.get("namespace") or ""), str(md.get("name") or "")
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    """``metadata.labels`` as str -> str; anything malformed is dropped."""
+    md = raw.get("metadata") if isinstance(raw, Mapping) else None
+    labels = md.get("labels") if isinstance(md, Mapping) else None
+    if not isinstance(labels, Mapping):
+        return {}
+    return {str(k): v for k, v in labels.items() if isinstance(v, str)}
 
 
 @dataclass(frozen=True)
@@ -246,6 +258,12 @@ def _parse_kind(
         names.add(name)
         rep = validation.Reporter(kind, ns, name)
         state.reporters.append(rep)
+        if not isinstance(raw, Mapping):
+            rep.error("", f"not a JSON object (got {type(raw).__name__})")
+            continue
+        if not isinstance(raw.get("metadata"), Mapping):
+            rep.error("metadata", "required object is missing")
+            continue
         if not name:
             rep.error("metadata.name", "required field is missing")
             continue
@@ -259,18 +277,16 @@ def _parse_kind(
         for extra in unknown_fields(obj):
             if extra.split(".", 1)[0].split("[", 1)[0] not in {"metadata", "status"}:
                 rep.warn(extra, "unknown field, ignored (the API server would prune it)")
-        labels = dict((raw.get("metadata") or {}).get("labels") or {})
-        parsed.append(_Parsed(name, ns, labels, obj, rep))
+        parsed.append(_Parsed(name, ns, _labels(raw), obj, rep))
     return parsed, names
 
 
 def _labels_by_name(raws: Sequence[RawObject]) -> dict[str, Mapping[str, str]]:
     out: dict[str, Mapping[str, str]] = {}
     for raw in raws:
-        md = raw.get("metadata") or {}
-        if md.get("name"):
-            labels = md.get("labels") or {}
-            out[str(md["name"])] = {str(k): str(v) for k, v in labels.items()}
+        _, name = _meta(raw)
+        if name:
+            out[name] = _labels(raw)
     return out
 
 
@@ -656,14 +672,16 @@ def _secret_password(
     if raw is None:
         ref_problem(pr.rep, "spec.passwordSecret", f"{where} does not exist")
         return None, ""
-    typ = raw.get("type") or "Opaque"
+    typ = str(raw.get("type") or "Opaque")
     if typ != BASIC_AUTH:
         pr.rep.error(
             "spec.passwordSecret", f"{where} has type {typ!r}; it must be of type {BASIC_AUTH!r}"
         )
         return None, ""
-    data = raw.get("data") or {}
-    string_data = raw.get("stringData") or {}
+    data = raw.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    string_data = raw.get("stringData")
+    string_data = string_data if isinstance(string_data, Mapping) else {}
     if "password" in string_data:
         data = {"password": base64.b64encode(str(string_data["password"]).encode()).decode()}
     if "password" not in data:
