@@ -15,6 +15,10 @@ from ingot.kube import source as src
 A = "metallb.io/"
 
 
+def namespace(name: str, **labels: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
 def test_no_pools_says_so(h: Harness) -> None:
     h.apply(service("web"))
     assert h.ips("web") == []
@@ -375,3 +379,157 @@ def test_conflict_on_write_is_retried_without_double_allocation(h: Harness) -> N
     h._add("demo/a")
     h.settle()
     assert h.ips("a") == ["198.51.100.10"]
+
+
+# -- MetalLB e2e "IP assignment" table (reference §7), run in both tiers ----------------------
+
+
+def test_e2e_preserve_ips_across_restart(h: Harness) -> None:
+    h.apply(pool("p", "198.51.100.10-198.51.100.20"), l2())
+    for i in range(4):
+        h.apply(service(f"s{i}"))
+    before = h.all_ips()
+    h.start()
+    assert h.all_ips() == before
+
+
+def test_e2e_removes_all_pools(h: Harness) -> None:
+    h.apply(pool("p", "198.51.100.10/31"), l2())
+    h.apply(service("a"))
+    assert h.ips("a") == ["198.51.100.10"]
+    h.delete("IPAddressPool", "p", ns=NS)
+    assert h.ips("a") == []
+    assert st.POOL_ANNOTATION not in (h.svc("a")["metadata"].get("annotations") or {})
+    assert h.condition("a")["reason"] == "NoPools"
+
+
+def test_e2e_reallocates_after_deleting_a_pool(h: Harness) -> None:
+    h.apply(pool("first", "198.51.100.10/32"), pool("second", "198.51.100.20/32"), l2())
+    h.apply(service("a"))
+    held = h.ips("a")
+    other = "second" if h.pool_of("a") == "first" else "first"
+    h.delete("IPAddressPool", h.pool_of("a"), ns=NS)
+    assert h.ips("a") != held
+    assert h.pool_of("a") == other
+
+
+def test_e2e_service_allocation_namespace_and_labels(h: Harness) -> None:
+    h.apply(
+        namespace("team-a", team="a"),
+        namespace("team-b"),
+    )
+    h.apply(
+        pool("by-ns", "198.51.100.10/32", serviceAllocation={"namespaces": ["team-b"]}),
+        pool("by-ns-label", "198.51.100.20/32",
+             serviceAllocation={"namespaceSelectors": [{"matchLabels": {"team": "a"}}]}),
+        pool("by-svc-label", "198.51.100.30/32",
+             serviceAllocation={"serviceSelectors": [{"matchLabels": {"tier": "gold"}}]}),
+        pool("generic", "198.51.100.40/32"),
+        l2(),
+    )  # fmt: skip
+    h.apply(service("b", ns="team-b"))
+    h.apply(service("a", ns="team-a"))
+    h.apply(service("g", labels={"tier": "gold"}))
+    h.apply(service("plain"))
+    assert h.pool_of("b", ns="team-b") == "by-ns"
+    assert h.pool_of("a", ns="team-a") == "by-ns-label"
+    assert h.pool_of("g") == "by-svc-label"
+    assert h.pool_of("plain") == "generic"
+
+
+def test_e2e_namespace_relabel_reconsiders_pending(h: Harness) -> None:
+    h.apply(namespace("team-c"))
+    h.apply(
+        pool("labelled", "198.51.100.20/32",
+             serviceAllocation={"namespaceSelectors": [{"matchLabels": {"team": "c"}}]}),
+        l2(),
+    )  # fmt: skip
+    h.apply(service("c", ns="team-c"))
+    assert h.ips("c", ns="team-c") == []
+    h.apply(namespace("team-c", team="c"))
+    assert h.ips("c", ns="team-c") == ["198.51.100.20"]
+
+
+def test_e2e_prefer_dual_stack_prefers_dual_pool(h: Harness) -> None:
+    h.apply(
+        pool("v4only", "198.51.100.10/32"),
+        pool("dual", "198.51.100.20/32", "2001:db8:20::/126"),
+        l2(),
+    )
+    h.apply(service("d", families=("IPv4", "IPv6"), policy="PreferDualStack"))
+    assert h.pool_of("d") == "dual"
+    assert sorted(h.ips("d")) == ["198.51.100.20", "2001:db8:20::"]
+
+
+def test_e2e_prefer_dual_gets_missing_family_when_pool_becomes_dual(h: Harness) -> None:
+    h.apply(pool("p", "198.51.100.10/32"), l2())
+    h.apply(service("d", families=("IPv4", "IPv6"), policy="PreferDualStack"))
+    assert h.ips("d") == ["198.51.100.10"]
+    h.apply(pool("p", "198.51.100.10/32", "2001:db8:30::/126"))
+    assert h.ips("d") == ["198.51.100.10", "2001:db8:30::"]
+
+
+def test_e2e_require_dual_stack_pending_without_dual_pool(h: Harness) -> None:
+    h.apply(pool("p", "198.51.100.10/32"), l2())
+    h.apply(service("r", families=("IPv4", "IPv6"), policy="RequireDualStack"))
+    assert h.ips("r") == []
+    assert h.events_for("r")[-1][0] == "AllocationFailed"
+
+
+def test_e2e_pool_status_dual_stack_lifecycle(h: Harness) -> None:
+    def status() -> dict:
+        return h.fs.get(src.IP_ADDRESS_POOL, "p", namespace=NS).get("status") or {}
+
+    h.apply(pool("p", "198.51.100.10/31", "2001:db8:40::/127"), l2())
+    assert status() == {
+        "assignedIPv4": 0,
+        "assignedIPv6": 0,
+        "availableIPv4": 2,
+        "availableIPv6": 2,
+    }
+    h.apply(service("d", families=("IPv4", "IPv6"), policy="RequireDualStack"))
+    assert status() == {
+        "assignedIPv4": 1,
+        "assignedIPv6": 1,
+        "availableIPv4": 1,
+        "availableIPv6": 1,
+    }
+    h.apply(pool("p", "198.51.100.10/30", "2001:db8:40::/127"))
+    assert status()["availableIPv4"] == 3
+    h.delete("Service", "d")
+    assert status() == {
+        "assignedIPv4": 0,
+        "assignedIPv6": 0,
+        "availableIPv4": 4,
+        "availableIPv6": 2,
+    }
+
+
+def test_c39_pool_metrics_with_deletion_and_sharing(h: Harness) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def gauge(name: str) -> float | None:
+        for fam in text_string_to_metric_families(h.metrics.exposition().decode()):
+            for s in fam.samples:
+                if s.name == name and s.labels.get("pool") == "default":
+                    return s.value
+        return None
+
+    share = {A + "allow-shared-ip": "s"}
+    h.apply(pool("default", "198.51.100.0/29", avoidBuggyIPs=True), l2())
+    h._add("\x00pools")
+    h.settle()
+    assert gauge("metallb_allocator_addresses_total") == 7
+    assert gauge("metallb_allocator_addresses_in_use_total") == 0
+    h.apply(service("test-1", ports=[(5001, "TCP")]), service("test-2", ports=[(5001, "TCP")]))
+    assert gauge("metallb_allocator_addresses_in_use_total") == 2
+    h.delete("Service", "test-1")
+    h.delete("Service", "test-2")
+    assert gauge("metallb_allocator_addresses_in_use_total") == 0
+    h.apply(
+        service("shared-1", annotations=share, lb_ip="198.51.100.5", ports=[(5001, "TCP")]),
+        service("shared-2", annotations=share, lb_ip="198.51.100.5", ports=[(5002, "TCP")]),
+    )
+    assert h.ips("shared-1") == h.ips("shared-2") == ["198.51.100.5"]
+    assert gauge("metallb_allocator_addresses_in_use_total") == 1
+    assert gauge("metallb_allocator_services_allocated_total") == 2
