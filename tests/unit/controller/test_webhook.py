@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ssl
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from controller import certs, webhook
+from ingot.api import compile as api_compile
 
 NS = "metallb-system"
 
@@ -194,3 +196,59 @@ async def test_https_round_trip_verified_with_ca_only() -> None:
     finally:
         await runner.cleanup()
         tls.close()
+
+
+# -- with the real compiler (A's ingot.api.compile), as ingot-controller wires it ------------
+
+REAL = functools.partial(api_compile.compile_config, namespace=NS, strict_references=False)
+
+POOL_A = obj("IPAddressPool", "lb", {"addresses": ["203.0.113.1-203.0.113.126",
+                                                    "203.0.113.129-203.0.113.254"]})  # fmt: skip
+POOL_B = obj("IPAddressPool", "lb", {"addresses": ["203.0.113.0/24"], "avoidBuggyIPs": True})
+AGG24 = obj("BGPAdvertisement", "agg", {"ipAddressPools": ["lb"], "aggregationLength": 24})
+AGG32 = obj("BGPAdvertisement", "agg", {"ipAddressPools": ["lb"], "aggregationLength": 32})
+
+
+def real(current: api_compile.ClusterResources, request_: dict) -> dict:
+    return webhook.review(request_, resources=current, compile_fn=REAL, namespace=NS)["response"]
+
+
+@pytest.mark.parametrize(
+    ("pool_", "fragment"),
+    [
+        pytest.param(
+            obj("IPAddressPool", "picked", {"addresses": ["198.51.100.29,198.51.100.34"]}),
+            "spec.addresses[0]", id="c10-comma-list",
+        ),
+        pytest.param(
+            obj("IPAddressPool", "picked", {"addresses": ["198.51.100.34-198.51.100.29"]}),
+            "spec.addresses[0]", id="c10-reversed-range",
+        ),
+    ],
+)  # fmt: skip
+def test_c10_real_compiler_refuses_with_field_path(pool_, fragment) -> None:
+    resp = real(api_compile.ClusterResources(), req("CREATE", pool_))
+    assert resp["allowed"] is False
+    assert f"IPAddressPool metallb-system/picked {fragment}" in resp["status"]["message"]
+
+
+def test_c10_correct_form_accepted() -> None:
+    good = obj(
+        "IPAddressPool",
+        "picked",
+        {"addresses": ["198.51.100.29/32", "198.51.100.34-198.51.100.34"]},
+    )
+    assert real(api_compile.ClusterResources(), req("CREATE", good))["allowed"] is True
+
+
+def test_c36_aggregation_refused_in_either_order() -> None:
+    resp = real(api_compile.ClusterResources(ip_address_pools=(POOL_A,)), req("CREATE", AGG24))
+    assert resp["allowed"] is False
+    assert "aggregationLength" in resp["status"]["message"]
+    resp = real(api_compile.ClusterResources(bgp_advertisements=(AGG24,)), req("CREATE", POOL_A))
+    assert resp["allowed"] is False
+    ok = api_compile.ClusterResources(ip_address_pools=(POOL_B,))
+    assert real(ok, req("CREATE", AGG24))["allowed"] is True
+    assert real(api_compile.ClusterResources(ip_address_pools=(POOL_A,)), req("CREATE", AGG32))[
+        "allowed"
+    ]
