@@ -63,6 +63,58 @@ class Rendered(list[RawObject]):
     def kinds(self) -> set[str]:
         return {o["kind"] for o in self}
 
+    def rules_for(self, sa: str, sa_namespace: str) -> list[tuple[RawObject, str | None]]:
+        """RBAC rules bound to a ServiceAccount: (rule, namespace it applies in | None=all)."""
+        roles = {(o["kind"], o["metadata"]["name"]): o for o in self if o["kind"].endswith("Role")}
+        out: list[tuple[RawObject, str | None]] = []
+        for binding in self:
+            if binding["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
+                continue
+            if not any(
+                s["kind"] == "ServiceAccount" and s["name"] == sa and s["namespace"] == sa_namespace
+                for s in binding["subjects"]
+            ):
+                continue
+            ref = binding["roleRef"]
+            role = roles[(ref["kind"], ref["name"])]
+            cluster = binding["kind"] == "ClusterRoleBinding"
+            where = None if cluster else binding["metadata"]["namespace"]
+            out.extend((rule, where) for rule in role["rules"])
+        return out
+
+    def allowed(
+        self,
+        sa: str,
+        verb: str,
+        group: str,
+        resource: str,
+        *,
+        namespace: str | None,
+        name: str | None = None,
+        any_name: bool = False,
+        sa_namespace: str = NAMESPACE,
+    ) -> bool:
+        """The RBAC authorizer's answer for the ServiceAccount ``sa_namespace/sa``.
+
+        ``namespace=None`` asks for all namespaces (or a cluster-scoped resource);
+        ``resource`` may carry a subresource (``services/status``); ``any_name`` accepts a rule
+        limited by resourceNames (the code uses one configured name a scan cannot see).
+        """
+        for rule, where in self.rules_for(sa, sa_namespace):
+            if where is not None and where != namespace:
+                continue
+            if group not in rule["apiGroups"] and "*" not in rule["apiGroups"]:
+                continue
+            if resource not in rule["resources"] and "*" not in rule["resources"]:
+                continue
+            if verb not in rule["verbs"] and "*" not in rule["verbs"]:
+                continue
+            names = rule.get("resourceNames")
+            if names and not any_name and name not in names:
+                continue
+            return True
+        return False
+
 
 def objects_of(texts: Mapping[str, str]) -> Rendered:
     """Every Kubernetes object in the rendered templates, in template-path order."""

@@ -138,28 +138,6 @@ def _active(values: dict[str, Any]) -> set[str]:
     return flags
 
 
-def _rules_for(objs: Any, sa: str, namespace: str) -> list[tuple[dict[str, Any], str | None]]:
-    """Rules granted to ``sa``: (rule, namespace it applies in, or None for everywhere)."""
-    roles = {(o["kind"], o["metadata"]["name"]): o for o in objs if o["kind"].endswith("Role")}
-    out: list[tuple[dict[str, Any], str | None]] = []
-    for binding in objs:
-        if binding["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
-            continue
-        subjects = binding["subjects"]
-        if not any(
-            s["kind"] == "ServiceAccount" and s["name"] == sa and s["namespace"] == namespace
-            for s in subjects
-        ):
-            continue
-        ref = binding["roleRef"]
-        role = roles[(ref["kind"], ref["name"])]
-        where = (
-            None if binding["kind"] == "ClusterRoleBinding" else binding["metadata"]["namespace"]
-        )
-        out.extend((rule, where) for rule in role["rules"])
-    return out
-
-
 def allowed(
     objs: Any,
     sa: str,
@@ -171,21 +149,13 @@ def allowed(
     name: str | None = None,
     sa_namespace: str = NS,
 ) -> bool:
-    """RBAC authorizer semantics; ``namespace=None`` asks for all namespaces / cluster scope."""
-    for rule, where in _rules_for(objs, sa, sa_namespace):
-        if where is not None and where != namespace:
-            continue
-        if group not in rule["apiGroups"] and "*" not in rule["apiGroups"]:
-            continue
-        if resource not in rule["resources"] and "*" not in rule["resources"]:
-            continue
-        if verb not in rule["verbs"] and "*" not in rule["verbs"]:
-            continue
-        names = rule.get("resourceNames")
-        if names and name is not ANY_NAME and name not in names:
-            continue
-        return True
-    return False
+    """RBAC authorizer semantics (``Rendered.allowed``); ``namespace=None``: all namespaces."""
+    return bool(
+        objs.allowed(
+            sa, verb, group, resource, namespace=namespace, name=name,
+            any_name=name is ANY_NAME, sa_namespace=sa_namespace,
+        )
+    )  # fmt: skip
 
 
 VARIANTS = [
@@ -231,7 +201,7 @@ def test_everything_granted_is_used(render: Any, values: dict[str, Any]) -> None
     }
     unused = []
     for component, sa in SA.items():
-        for rule, where in _rules_for(objs, sa, NS):
+        for rule, where in objs.rules_for(sa, NS):
             scope = "cluster" if where is None else "release"
             names = rule.get("resourceNames") or [None]
             for group in rule["apiGroups"]:
