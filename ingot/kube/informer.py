@@ -308,6 +308,7 @@ class Informer:
         self._failures = 0
         self._last_error: errors.KubeError | None = None
         self._retry_at: float | None = None
+        self._expired_streak = 0
 
     # -- public API ----------------------------------------------------------------------
 
@@ -496,7 +497,8 @@ class Informer:
             namespace=self._namespace,
             label_selector=self._label_selector,
             field_selector=self._field_selector,
-            timeout_s=self._watch_timeout_s,
+            # Spread re-watches of many informers/processes: timeout in [T, 2T) (client-go).
+            timeout_s=self._watch_timeout_s * (1.0 + self._rng.random()),
             allow_bookmarks=True,
         )
         with self._cond:
@@ -519,6 +521,7 @@ class Informer:
                     with self._cond:
                         self._resource_version = rv
                         self._failures = 0
+                        self._expired_streak = 0
         finally:
             with self._cond:
                 self._stream = None
@@ -554,7 +557,13 @@ class Informer:
                 log.info("informer %s: %s; relisting", self.name, exc)
                 with self._cond:
                     self._last_error = exc
+                    self._expired_streak += 1
+                    streak = self._expired_streak
                 need_list = True
+                # Expired again right after a relist, with no event in between (a broken
+                # server or a compaction storm): back off instead of hot-looping.
+                if streak > 1 and not self._wait(self._backoff.delay_s(streak - 1, self._rng)):
+                    return
             except errors.KubeError as exc:
                 if self._is_stopped():
                     return

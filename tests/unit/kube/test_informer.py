@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -326,3 +327,23 @@ def test_stop_closes_watch(fake, clock) -> None:
     eventually(lambda: fake.open_watches() == 0)
     fake.create(SVC, svc("late"))
     assert inf.get("demo/late") is None
+
+
+def test_repeated_410_backs_off_instead_of_hot_looping(fake, clock, stopper) -> None:
+    fake.fail_next(
+        lambda: errors.Expired("too old", status=410, reason="Expired"),
+        count=1_000,
+        verbs=("watch",),
+    )
+    inf = informer.Informer(
+        fake, SVC, clock=clock, rng=random.Random(1), backoff=informer.Backoff(initial_s=1.0)
+    )
+    stopper.append(inf)
+    inf.start()
+    eventually(lambda: inf.retry_at is not None)
+    lists = inf.list_count
+    assert lists == 2  # first 410 relists at once; the second in a row backs off
+    time.sleep(0.05)  # a hot loop would relist many times meanwhile
+    assert inf.list_count == lists
+    clock.advance(5.0)
+    eventually(lambda: inf.list_count > lists)
