@@ -198,6 +198,8 @@ class Allocator:
                     if lo[3] != hi[3]
                     else f"pool {lo[3]} has overlapping address entries at {_ip(hi[0], hi[1])}"
                 )
+        if by_name == self._pools:
+            return frozenset()
         old = self._assignments
         self._pools = dict(sorted(by_name.items()))
         self._occ = {
@@ -325,6 +327,14 @@ class Allocator:
         """
         key = request.key
         existing = self._assignments.get(key)
+        if (
+            existing is not None
+            and existing.request == request
+            and not (request.is_dual and len(existing.ips) == 1)
+        ):
+            # Fast path (resync): same request, and pools unchanged since it was validated
+            # (set_pools re-validates every assignment), so it still fits.
+            return Assigned(existing.ips, existing.pool, kept=True)
         if existing is not None:
             problem, pool = self._claim_problem(request, existing.ips, exclude=key)
             if problem is None and pool is not None:
