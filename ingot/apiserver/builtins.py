@@ -328,6 +328,10 @@ def prepare(rt: ResourceType, obj: RawObject, old: RawObject | None, alloc: IPAl
         default_service(obj, old, alloc)
     elif rt.key == ("", "secrets"):
         default_secret(obj)
+    elif rt.key == ("coordination.k8s.io", "leases"):
+        _normalise_times(obj, ("spec.acquireTime", "spec.renewTime"))
+    elif rt.skey == ("", "events"):
+        _normalise_times(obj, ("eventTime", "series.lastObservedTime"))
     elif rt.key == ("", "namespaces"):
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         obj.setdefault("status", {}).setdefault("phase", "Active")
@@ -346,3 +350,90 @@ def validate(rt: ResourceType, obj: RawObject, old: RawObject | None) -> list[Ca
     if rt.key == ("coordination.k8s.io", "leases"):
         return validate_lease(obj)
     return []
+
+
+EVENTS_V1 = ("events.k8s.io", "events")
+
+#: events.k8s.io/v1 field -> core/v1 Event field (k8s.io/kubernetes pkg/apis/events/v1 conversion)
+_EVENT_FIELDS_V1_TO_CORE = {
+    "regarding": "involvedObject",
+    "note": "message",
+    "reportingController": "reportingComponent",
+    "deprecatedSource": "source",
+    "deprecatedFirstTimestamp": "firstTimestamp",
+    "deprecatedLastTimestamp": "lastTimestamp",
+    "deprecatedCount": "count",
+}
+_EVENT_FIELDS_CORE_TO_V1 = {v: k for k, v in _EVENT_FIELDS_V1_TO_CORE.items()}
+
+
+def event_from_v1(obj: RawObject) -> RawObject:
+    """An events.k8s.io/v1 Event as the core/v1 Event both APIs store."""
+    out = {_EVENT_FIELDS_V1_TO_CORE.get(k, k): v for k, v in obj.items()}
+    out["apiVersion"] = "v1"
+    return out
+
+
+def event_to_v1(obj: RawObject) -> RawObject:
+    """A stored core/v1 Event as served by events.k8s.io/v1."""
+    out = {_EVENT_FIELDS_CORE_TO_V1.get(k, k): v for k, v in obj.items()}
+    out["apiVersion"] = "events.k8s.io/v1"
+    return out
+
+
+def event_field_path_v1(path: str) -> str:
+    """An events.k8s.io/v1 field-selector path on the stored core form."""
+    head, _, rest = path.partition(".")
+    core = _EVENT_FIELDS_V1_TO_CORE.get(head, head)
+    return f"{core}.{rest}" if rest else core
+
+
+def validate_event_v1(obj: RawObject) -> list[Cause]:
+    """events.k8s.io/v1 create/update rules (pkg/apis/core/validation/events.go, reduced)."""
+    out = []
+    for key in ("eventTime", "reportingController", "reportingInstance", "action", "reason"):
+        if not obj.get(key):
+            out.append(Cause("FieldValueRequired", "Required value", key))
+    if obj.get("type") not in ("Normal", "Warning"):
+        out.append(
+            Cause(
+                "FieldValueNotSupported",
+                f'Unsupported value: "{obj.get("type")}": supported values: "Normal", "Warning"',
+                "type",
+            )
+        )
+    note = obj.get("note")
+    if isinstance(note, str) and len(note.encode()) > 1024:
+        out.append(Cause("FieldValueTooLong", "Too long: may not be more than 1024 bytes", "note"))
+    return out
+
+
+def micro_time(value: Any, path: str) -> str:
+    """Normalise a metav1.MicroTime to RFC 3339 UTC with microseconds (``...T..:..:...123456Z``).
+
+    Raises:
+        errors.ApiError: 400 BadRequest when the value is not an RFC 3339 time (the real
+            server fails decoding the body).
+    """
+    import datetime as dt
+
+    text = str(value)
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise errors.bad_request(
+            f'{path}: invalid MicroTime "{text}": want RFC 3339, e.g. 2006-01-02T15:04:05.000000Z'
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _normalise_times(obj: RawObject, paths: tuple[str, ...]) -> None:
+    for path in paths:
+        parent: Any = obj
+        parts = path.split(".")
+        for part in parts[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(parts[-1]) is not None:
+            parent[parts[-1]] = micro_time(parent[parts[-1]], path)

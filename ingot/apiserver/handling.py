@@ -116,6 +116,8 @@ class Backend:
     ) -> RawObject:
         """A copy of a stored object as served at ``version`` (kind/apiVersion set)."""
         out = clone(obj)
+        if rt.key == builtins.EVENTS_V1:
+            out = builtins.event_to_v1(out)
         if typed:
             return {
                 "apiVersion": rt.api_version(version),
@@ -129,8 +131,18 @@ class Backend:
     def _key(self, rt: ResourceType, namespace: str | None, name: str) -> tuple[str, str]:
         return (namespace or "" if rt.namespaced else "", name)
 
+    def _convert_in(self, rt: ResourceType, obj: RawObject) -> RawObject:
+        """Validate and convert a request object to the stored form (events.k8s.io -> core)."""
+        if rt.key != builtins.EVENTS_V1:
+            return obj
+        causes = builtins.validate_event_v1(obj)
+        if causes:
+            name = (obj.get("metadata") or {}).get("name", "")
+            raise errors.invalid(rt.kind, rt.group, name, causes)
+        return builtins.event_from_v1(obj)
+
     def _must_get(self, rt: ResourceType, namespace: str | None, name: str) -> RawObject:
-        obj = self.store.get(rt.key, self._key(rt, namespace, name))
+        obj = self.store.get(rt.skey, self._key(rt, namespace, name))
         if obj is None:
             raise errors.not_found(rt.plural, rt.group, name)
         return obj
@@ -205,7 +217,7 @@ class Backend:
         *,
         dry_run: bool = False,
     ) -> RawObject:
-        obj = _check_body(rt, version, body)
+        obj = self._convert_in(rt, _check_body(rt, version, body))
         meta = obj["metadata"]
         if rt.namespaced:
             if meta.get("namespace") and namespace and meta["namespace"] != namespace:
@@ -243,7 +255,7 @@ class Backend:
         if causes:
             raise errors.invalid(rt.kind, rt.group, name, causes)
         key = self._key(rt, namespace, name)
-        if self.store.get(rt.key, key) is not None:
+        if self.store.get(rt.skey, key) is not None:
             raise errors.already_exists(rt.plural, rt.group, name)
         for drop in (
             "deletionTimestamp",
@@ -266,8 +278,8 @@ class Backend:
         if dry_run:
             return self.output(rt, version, obj)
         meta["resourceVersion"] = str(self.store.next_rv())
-        obj["apiVersion"] = rt.api_version(rt.preferred_version)
-        self.store.put(rt.key, key, obj, None)
+        obj["apiVersion"] = rt.stored_api_version
+        self.store.put(rt.skey, key, obj, None)
         if rt.key == CRD_KEY:
             self._register_crd(obj)
         return self.output(rt, version, obj)
@@ -369,6 +381,7 @@ class Backend:
         subresource: str,
         dry_run: bool,
     ) -> RawObject:
+        candidate = self._convert_in(rt, candidate)
         old_meta = old["metadata"]
         name = old_meta["name"]
         if want_rv and str(want_rv) != old_meta["resourceVersion"]:
@@ -396,8 +409,6 @@ class Backend:
                 new.pop("status", None)
         else:
             new = candidate
-            new["apiVersion"] = rt.api_version(version)
-            new["kind"] = rt.kind
             if rt.has_status:
                 if "status" in old:
                     new["status"] = clone(old["status"])
@@ -454,7 +465,7 @@ class Backend:
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             self._finish_delete(rt, key, new, old)
         else:
-            self.store.put(rt.key, key, new, old)
+            self.store.put(rt.skey, key, new, old)
             if rt.key == CRD_KEY:
                 self._register_crd(new)
         return self.output(rt, version, new)
@@ -501,7 +512,7 @@ class Backend:
                     self.namespace_finalize_delay_s, lambda: self._finalize_namespace(name)
                 )
             new["metadata"]["resourceVersion"] = str(self.store.next_rv())
-            self.store.put(rt.key, key, new, old)
+            self.store.put(rt.skey, key, new, old)
             return self.output(rt, version, new)
         if dry_run:
             return self.output(rt, version, old)
@@ -521,14 +532,14 @@ class Backend:
     def _finish_delete(
         self, rt: ResourceType, key: tuple[str, str], final: RawObject, old: RawObject
     ) -> None:
-        self.store.remove(rt.key, key, final, old)
+        self.store.remove(rt.skey, key, final, old)
         if rt.key == CRD_KEY:
             self._unregister_crd(old)
 
     def _finalize_namespace(self, name: str) -> None:
         """What the namespace controller does: delete the contents, then the Namespace."""
         rt = self.types[("", "namespaces")]
-        old = self.store.get(rt.key, ("", name))
+        old = self.store.get(rt.skey, ("", name))
         if old is None:
             return
         self._delete_namespace_contents(name)
@@ -541,10 +552,10 @@ class Backend:
         for rt in list(self.types.values()):
             if not rt.namespaced:
                 continue
-            for obj in list(self.store.items(rt.key, namespace)):
+            for obj in list(self.store.items(rt.skey, namespace)):
                 final = clone(obj)
                 final["metadata"]["resourceVersion"] = str(self.store.next_rv())
-                self.store.remove(rt.key, (namespace, obj["metadata"]["name"]), final, obj)
+                self.store.remove(rt.skey, (namespace, obj["metadata"]["name"]), final, obj)
 
     def delete_collection(
         self,
@@ -581,6 +592,7 @@ class Backend:
         lsel = selectors.parse_label_selector(label_selector)
         fsel = selectors.parse_field_selector(field_selector, allowed=rt.field_selectors)
         ns = namespace if rt.namespaced else None
+        translate = builtins.event_field_path_v1 if rt.key == builtins.EVENTS_V1 else str
 
         def matches(obj: RawObject) -> bool:
             meta = obj.get("metadata") or {}
@@ -588,7 +600,7 @@ class Backend:
                 return False
             if not lsel.matches(meta.get("labels")):
                 return False
-            return fsel.matches(lambda path: selectors.field_value(obj, path))
+            return fsel.matches(lambda path: selectors.field_value(obj, translate(path)))
 
         return matches
 
@@ -636,7 +648,7 @@ class Backend:
                 )
         items: list[RawObject] = []
         remaining = 0
-        for obj in self.store.items(rt.key, namespace if rt.namespaced else None):
+        for obj in self.store.items(rt.skey, namespace if rt.namespaced else None):
             meta = obj["metadata"]
             pos = f"{meta.get('namespace', '')}/{meta['name']}"
             if start_after and pos <= start_after:

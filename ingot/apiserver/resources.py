@@ -7,6 +7,7 @@ the object or a ``Status`` (the registry's ``ReturnDeletedObject``), and a CRD's
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +41,23 @@ class ResourceType:
     custom: bool = False
     #: bumps ``metadata.generation`` on spec changes only (kinds with a status subresource)
     tracks_generation: bool = False
+    #: storage shared with another type, as events.k8s.io Events share core Events' storage
+    storage: tuple[str, str] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         """Storage key ``(group, plural)``."""
         return (self.group, self.plural)
+
+    @property
+    def skey(self) -> tuple[str, str]:
+        """Store key: ``storage`` when shared, else ``key``."""
+        return self.storage or self.key
+
+    @property
+    def stored_api_version(self) -> str:
+        """The apiVersion objects of this type carry in storage."""
+        return "v1" if self.storage == ("", "events") else self.api_version(self.preferred_version)
 
     @property
     def preferred_version(self) -> str:
@@ -174,14 +187,17 @@ def builtin_types() -> list[ResourceType]:
             namespaced=True,
             fields=("addressType",),
         ),
-        _rt(
-            "events.k8s.io",
-            "v1",
-            "Event",
-            "events",
-            namespaced=True,
-            short=("ev",),
-            fields=_EVENTS_V1_FIELDS,
+        dataclasses.replace(
+            _rt(
+                "events.k8s.io",
+                "v1",
+                "Event",
+                "events",
+                namespaced=True,
+                short=("ev",),
+                fields=_EVENTS_V1_FIELDS,
+            ),
+            storage=("", "events"),
         ),
         _rt("coordination.k8s.io", "v1", "Lease", "leases", namespaced=True),
         _rt(

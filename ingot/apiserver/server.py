@@ -293,27 +293,14 @@ class APIServer:
             ManifestError: naming the file, the document index and the API error; documents
                 before the failing one stay applied.
         """
-        docs: list[tuple[str, int, RawObject]] = []
-        root = Path(path)
-        files = (
-            sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
-            if root.is_dir()
-            else [root]
-        )
-        for file in files:
-            try:
-                loaded = list(yaml.safe_load_all(file.read_text()))
-            except (OSError, yaml.YAMLError) as exc:
-                raise ManifestError(f"{file}: cannot read YAML: {exc}") from exc
-            for i, doc in enumerate(loaded):
-                if doc is None:
-                    continue
-                if not isinstance(doc, dict):
-                    raise ManifestError(f"{file} document {i}: not a mapping")
-                if doc.get("kind") == "List":
-                    docs.extend((str(file), i, item) for item in doc.get("items") or [])
-                else:
-                    docs.append((str(file), i, doc))
+        return self.load_objects(read_manifests(path))
+
+    def load_objects(self, docs: Iterable[tuple[str, int, RawObject]]) -> list[RawObject]:
+        """Apply ``(source, index, object)`` triples as ``load_manifests`` does (CRDs first).
+
+        Raises:
+            ManifestError: naming the source, the index and the API error.
+        """
 
         def rank(entry: tuple[str, int, RawObject]) -> int:
             kind = entry[2].get("kind")
@@ -337,8 +324,8 @@ class APIServer:
         meta = doc.get("metadata") or {}
         namespace = (meta.get("namespace") or "default") if rt.namespaced else None
         name = meta.get("name")
-        if name and backend.store.get(rt.key, (namespace or "", name)) is not None:
-            current = backend.store.get(rt.key, (namespace or "", name)) or {}
+        if name and backend.store.get(rt.skey, (namespace or "", name)) is not None:
+            current = backend.store.get(rt.skey, (namespace or "", name)) or {}
             body = handling.clone_with_rv(doc, current)
             result = backend.update(rt, version, namespace, name, body)
             if rt.has_status and "status" in doc:
@@ -596,7 +583,7 @@ class APIServer:
             if q.get("sendInitialEvents") in ("false", "0") and rv_text == "":
                 pass
             else:
-                for obj in store.items(rt.key, route.namespace if rt.namespaced else None):
+                for obj in store.items(rt.skey, route.namespace if rt.namespaced else None):
                     if matches(obj):
                         initial.append(("ADDED", obj))
         else:
@@ -604,13 +591,13 @@ class APIServer:
             if since < store.floor:
                 expired = errors.expired(f"too old resource version: {since} ({store.floor})")
             else:
-                for change in store.replay(rt.key, since):
+                for change in store.replay(rt.skey, since):
                     event = _translate(change, matches)
                     if event is not None:
                         initial.append(event)
         if expired is not None and self.expired_as_http_error:
             raise expired
-        watcher = Watcher(rt.key)
+        watcher = Watcher(rt.skey)
         if expired is None:
             store.watchers.add(watcher)
         self._streams.add(watcher)
@@ -673,6 +660,40 @@ class APIServer:
             event = _translate(change, matches)
             if event is not None:
                 await _write_event(response, event[0], self.backend.output(rt, version, event[1]))
+
+
+def read_manifests(path: str | Path) -> list[tuple[str, int, RawObject]]:
+    """The objects of a YAML/JSON file or directory as ``(file, document index, object)``.
+
+    A directory is read recursively (``*.yaml``, ``*.yml``, ``*.json``, sorted); ``kind: List``
+    is expanded.
+
+    Raises:
+        ManifestError: unreadable file, bad YAML, or a document that is not a mapping.
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    docs: list[tuple[str, int, RawObject]] = []
+    root = Path(path)
+    files = (
+        sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+        if root.is_dir()
+        else [root]
+    )
+    for file in files:
+        try:
+            loaded = list(yaml.load_all(file.read_text(), Loader=loader))  # noqa: S506 - safe loader
+        except (OSError, yaml.YAMLError) as exc:
+            raise ManifestError(f"{file}: cannot read YAML: {exc}") from exc
+        for i, doc in enumerate(loaded):
+            if doc is None:
+                continue
+            if not isinstance(doc, dict):
+                raise ManifestError(f"{file} document {i}: not a mapping")
+            if doc.get("kind") == "List":
+                docs.extend((str(file), i, item) for item in doc.get("items") or [])
+            else:
+                docs.append((str(file), i, doc))
+    return docs
 
 
 def _translate(

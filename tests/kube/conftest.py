@@ -14,26 +14,27 @@ from pathlib import Path
 import kubernetes.client
 import pytest
 
-from ingot.apiserver.server import APIServer
+from ingot.apiserver.server import APIServer, read_manifests
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS_DIR = REPO / "charts" / "ingot" / "crds"
 
 
-def _crd_files() -> list[Path]:
-    if not CRDS_DIR.is_dir():
+@pytest.fixture(scope="session")
+def _chart_crds() -> list[tuple[str, int, dict[str, object]]]:
+    """The CRD documents of ``charts/ingot/crds/``, parsed once per session."""
+    if not CRDS_DIR.is_dir() or not any(CRDS_DIR.iterdir()):
         return []
-    return sorted(p for p in CRDS_DIR.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    return read_manifests(CRDS_DIR)
 
 
 @pytest.fixture
-def apiserver() -> Iterator[APIServer]:
+def apiserver(_chart_crds: list[tuple[str, int, dict[str, object]]]) -> Iterator[APIServer]:
     """A started in-memory API server (metallb.io CRDs loaded when generated)."""
     srv = APIServer(host="127.0.0.1", port=0)
     srv.start()
     try:
-        for path in _crd_files():
-            srv.load_manifests(path)
+        srv.load_objects(_chart_crds)
         yield srv
     finally:
         srv.stop()
