@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
+from ingot.api.fielderror import FieldError
 from ipam.ranges import IPAddress
 from ipam.request import FAMILY_POLICIES, FamilyPolicy, Port, ServiceKey, ServiceRequest
 
@@ -31,38 +31,24 @@ LEGACY_PREFIX = "metallb.universe.tf/"
 LOAD_BALANCER_IPS = "loadBalancerIPs"
 ADDRESS_POOL = "address-pool"
 ALLOW_SHARED_IP = "allow-shared-ip"
+__all__ = [
+    "ALLOCATED_FROM_POOL",
+    "FieldError",
+    "annotation_value",
+    "backend_key",
+    "deprecated_annotations",
+    "ingress",
+    "service_request",
+    "status_ips",
+    "wants_allocation",
+]
+
 ALLOCATED_FROM_POOL = STABLE_PREFIX + "ip-allocated-from-pool"
 """Annotation ingot writes with the pool name (MetalLB ``metallb.io/ip-allocated-from-pool``)."""
 
 _INPUT_ANNOTATIONS = (LOAD_BALANCER_IPS, ADDRESS_POOL, ALLOW_SHARED_IP)
 _FAMILY_NAMES = {"IPv4": 4, "IPv6": 6}
 _PROTOCOLS = frozenset({"TCP", "UDP", "SCTP"})
-
-
-@dataclass(frozen=True, order=True)
-class FieldError:
-    """A problem in one Service, at one field path.
-
-    Same shape and text as ``ingot.api.fielderror.FieldError`` (engineer A's module), e.g.
-    ``Service demo/web metadata.annotations[metallb.io/loadBalancerIPs]: ...``.
-
-    Attributes:
-        kind: always ``Service``.
-        namespace: Service namespace.
-        name: Service name.
-        path: field path, e.g. ``spec.ports[0].port``.
-        message: what is wrong.
-    """
-
-    kind: str
-    namespace: str
-    name: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f" {self.path}" if self.path else ""
-        return f"{self.kind} {self.namespace}/{self.name}{where}: {self.message}"
 
 
 def _annotation_path(key: str) -> str:
