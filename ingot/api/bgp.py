@@ -38,7 +38,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
+
+from ingot.api import config
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -523,3 +525,102 @@ def _opt_str(value: object) -> str | None:
 
 def _opt_bool(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
+
+
+# ---------------------------------------------------------------------------- from Config
+
+
+def peer_from_config(peer: config.BGPPeer) -> BgpPeerSpec:
+    """Convert a compiled ``ingot.api.config.BGPPeer`` into a :class:`BgpPeerSpec`.
+
+    The password leaves its ``SecretStr`` here because ExaBGP's configuration needs the key;
+    :class:`BgpPeerSpec` keeps it out of ``repr``.
+    """
+    router_id = peer.router_id if isinstance(peer.router_id, ipaddress.IPv4Address) else None
+    return BgpPeerSpec(
+        name=peer.name,
+        my_asn=peer.my_asn,
+        peer_asn=peer.peer_asn,
+        peer_address=peer.peer_address,
+        source_address=peer.source_address,
+        peer_port=peer.peer_port,
+        hold_time_s=peer.hold_time_s,
+        keepalive_time_s=peer.keepalive_time_s,
+        router_id=router_id,
+        ebgp_multihop=peer.ebgp_multihop,
+        password=peer.password.get_secret_value() if peer.password is not None else None,
+        node_selectors=tuple(peer.node_selectors),
+        dual_stack_address_family=peer.dual_stack_address_family,
+        bfd_profile=peer.bfd_profile,
+    )
+
+
+def advertisement_from_config(adv: config.BGPAdvertisement) -> BgpAdvertisementSpec:
+    """Convert a compiled ``ingot.api.config.BGPAdvertisement`` (communities resolved)."""
+    communities: set[Community] = set()
+    for c in adv.communities:
+        parts = tuple(c.parts)
+        communities.add(LargeCommunity(*parts) if c.large else StandardCommunity(*parts))
+    return BgpAdvertisementSpec(
+        name=adv.name,
+        pools=frozenset(adv.pools),
+        aggregation_length=adv.aggregation_length,
+        aggregation_length_v6=adv.aggregation_length_v6,
+        local_pref=adv.local_pref or None,
+        communities=frozenset(communities),
+        peers=tuple(adv.peers),
+        node_selectors=tuple(adv.node_selectors),
+        service_selectors=tuple(adv.service_selectors),
+    )
+
+
+def pool_of(ips: Sequence[IPAddress], pools: Mapping[str, Any]) -> str | None:
+    """Name of the pool holding the first of ``ips`` (pools expose ``contains(ip)``)."""
+    for ip in ips:
+        for name, pool in sorted(pools.items()):
+            if pool.contains(ip):
+                return str(name)
+    return None
+
+
+def plan_from_config(
+    cfg: config.Config,
+    *,
+    raw_services: Iterable[Mapping[str, object]],
+    raw_slices_by_service: Mapping[str, Sequence[Mapping[str, object]]],
+    raw_nodes: Mapping[str, Mapping[str, object]],
+    node_name: str,
+) -> tuple[tuple[BgpPeerSpec, ...], BgpPlan]:
+    """Plan from the compiled ``Config`` and raw Kubernetes objects (the speaker's inputs).
+
+    Returns this node's BGP sessions (peers whose nodeSelectors select it) and the plan. A
+    Service's pool is its ``metallb.io/ip-allocated-from-pool`` annotation, else the pool that
+    contains its first IP.
+    """
+    peers = tuple(peer_from_config(p) for p in cfg.bgp_peers.values())
+    advs = tuple(advertisement_from_config(a) for a in cfg.bgp_advertisements)
+    nodes = {name: node_from_raw(raw) for name, raw in raw_nodes.items()}
+    services = []
+    for raw in raw_services:
+        svc = service_from_raw(raw)
+        if svc.pool is None or svc.pool not in cfg.pools:
+            svc = ServiceInfo(
+                svc.key,
+                svc.ips,
+                pool_of(svc.ips, cfg.pools),
+                svc.labels,
+                svc.external_traffic_policy,
+            )
+        services.append(svc)
+    endpoints = {key: endpoints_from_raw(slices) for key, slices in raw_slices_by_service.items()}
+    plan = plan_advertisements(
+        peers=peers,
+        advertisements=advs,
+        services=services,
+        endpoints=endpoints,
+        nodes=nodes,
+        node_name=node_name,
+    )
+    node = nodes.get(node_name)
+    mine = peers_for_node(peers, node) if node is not None else ()
+    return mine, plan
