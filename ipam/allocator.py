@@ -351,6 +351,22 @@ class Allocator:
             self._claim(request, decision.ips, decision.pool)
         return decision
 
+    def preview(self, request: ServiceRequest) -> Decision:
+        """What :meth:`assign` would decide now, without changing anything (``ingot explain``).
+
+        Args:
+            request: the Service's request.
+
+        Returns:
+            The decision :meth:`assign` would return; the allocator's state is unchanged.
+        """
+        old = self._assignments.get(request.key)
+        decision = self.assign(request)
+        self.release(request.key)
+        if old is not None:
+            self._claim(old.request, old.ips, old.pool)
+        return decision
+
     def restore(self, claims: Iterable[Claim]) -> list[RestoreConflict]:
         """Claim existing assignments exactly (controller start-up, case C33/C35).
 

@@ -208,7 +208,11 @@ def run_ops(pools: list[pool.Pool], steps: list[tuple[str, Any]], *, check: bool
                 and a.assignment(arg.key) is None
             ):
                 expect = arg
+            before_preview = a.snapshot()
+            preview = a.preview(arg)
+            assert a.snapshot() == before_preview
             d = a.assign(arg)
+            assert d == preview
             trace.append(d)
             if isinstance(d, decisions.Assigned):
                 assert a.snapshot()[arg.key].ips == d.ips
@@ -226,6 +230,22 @@ def run_ops(pools: list[pool.Pool], steps: list[tuple[str, Any]], *, check: bool
             trace.append(released)
             after = a.snapshot()
             assert set(before) - set(after) == released
+            new_pools = {p.name: p for p in arg}
+            for key in released:  # released only when the new pools cannot hold it
+                old = before[key]
+                owners = {a.pool_of(x) for x in old.ips}
+                name = owners.pop() if len(owners) == 1 else None
+                r = old.request
+                assert (
+                    name is None
+                    or (r.pool is not None and r.pool != name)
+                    or new_pools[name].admission(
+                        namespace=r.namespace,
+                        namespace_labels=r.namespace_labels,
+                        service_labels=r.labels,
+                    )
+                    is not None
+                )
             for key in after:  # kept Services keep exactly their IPs
                 assert after[key].ips == before[key].ips
         if check:
