@@ -518,3 +518,36 @@ def test_heartbeat_secret(render: Any, render_texts: Any) -> None:
     pod = own.one("DaemonSet")["spec"]["template"]["spec"]
     volume = next(v for v in pod["volumes"] if v["name"] == "heartbeat")
     assert volume["secret"]["secretName"] == "my-key"
+
+
+def _crd_versions() -> dict[str, set[str]]:
+    """metallb.io plural -> served versions, from charts/ingot/crds (engineer A's files)."""
+    out: dict[str, set[str]] = {}
+    for path in sorted((CHART_DIR / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "CustomResourceDefinition":
+                spec = doc["spec"]
+                served = {v["name"] for v in spec["versions"] if v.get("served")}
+                out[spec["names"]["plural"]] = served
+    return out
+
+
+def test_webhook_and_rbac_name_existing_crds(render: Any) -> None:
+    crds = _crd_versions()
+    assert crds, "charts/ingot/crds is empty"
+    objs = render({"controller": {"replicas": 2, "flags": {"leaderElect": True}}})
+    (hook,) = objs.one("ValidatingWebhookConfiguration")["webhooks"]
+    for rule in hook["rules"]:
+        for resource in rule["resources"]:
+            assert resource in crds, f"webhook rule for unknown kind {resource}"
+            assert crds[resource] & set(rule["apiVersions"]), resource
+    assert crds["bgppeers"] >= {"v1beta1", "v1beta2"}, (
+        "BGPPeer v1beta2 is MetalLB's storage version"
+    )
+    for role in objs:
+        if not role["kind"].endswith("Role"):
+            continue
+        for rule in role["rules"]:
+            if rule["apiGroups"] == ["metallb.io"]:
+                for resource in rule["resources"]:
+                    assert resource.split("/")[0] in crds, f"{role['metadata']['name']}: {resource}"
