@@ -367,11 +367,14 @@ class Allocator:
             self._claim(old.request, old.ips, old.pool)
         return decision
 
-    def restore(self, claims: Iterable[Claim]) -> list[RestoreConflict]:
+    def restore(
+        self, claims: Iterable[Claim], *, rank: Mapping[ServiceKey, str] | None = None
+    ) -> list[RestoreConflict]:
         """Claim existing assignments exactly (controller start-up, case C33/C35).
 
-        Claims are processed in Service-key order, so the result does not depend on the input
-        order. A claim is accepted, with exactly its IPs, when they lie together in one pool
+        Claims are processed in (rank, Service key) order, so the result does not depend on
+        the input order; when two claims conflict, the one processed first keeps the IP. A claim
+        is accepted, with exactly its IPs, when they lie together in one pool
         admitting the Service, match its families, its requested IPs and pool pin, and share
         compatibly with the claims accepted before it. Any other claim is refused and reported;
         a refused Service holds nothing and should be assigned again. A Service that already
@@ -380,6 +383,9 @@ class Allocator:
         Args:
             claims: ``(request, ips)`` pairs, e.g. the values of another allocator's
                 :meth:`snapshot`. Claims with no IPs are ignored.
+            rank: optional precedence per Service, e.g. ``metadata.creationTimestamp`` (RFC 3339
+                strings sort chronologically), so the older Service wins a conflict, as the
+                earlier holder does in MetalLB. Services without a rank come last.
 
         Returns:
             The refused claims with reasons (sorted by key).
@@ -387,7 +393,11 @@ class Allocator:
         Raises:
             ValueError: two claims for the same Service.
         """
-        items = sorted(claims, key=lambda c: c.request.key)
+        ranks = rank or {}
+        items = sorted(
+            claims,
+            key=lambda c: (c.request.key not in ranks, ranks.get(c.request.key, ""), c.request.key),
+        )
         conflicts: list[RestoreConflict] = []
         seen: set[ServiceKey] = set()
         for c in items:

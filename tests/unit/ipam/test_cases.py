@@ -380,6 +380,15 @@ def test_c33_restore_reports_two_services_on_one_ip() -> None:
         assert isinstance(conflicts[0].reason, decisions.SharingConflict)
         assert conflicts[0].reason.holder == "demo/svc-a"
         assert b.holders(ip("192.0.2.240")) == ("demo/svc-a",)
+    # with creation timestamps as rank, the older Service keeps the IP, in any input order
+    rank = {
+        ServiceKey("demo/svc-a"): "2026-01-02T00:00:00Z",
+        ServiceKey("demo/svc-c"): "2026-01-01T00:00:00Z",
+    }
+    for perm in (dup, dup[::-1]):
+        b = new(tight)
+        assert [c.key for c in b.restore(perm, rank=rank)] == ["demo/svc-a"]
+        assert b.holders(ip("192.0.2.240")) == ("demo/svc-c",)
 
 
 def test_c35_shared_address_survives_restarts() -> None:
