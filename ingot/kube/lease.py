@@ -43,7 +43,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,7 +139,7 @@ class _State:
     next_attempt: float = 0.0
     wanted: bool = True
     failures: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] | None = None  # the Lease as we last wrote it (renewal fast path)
 
 
 class LeaseElector:
@@ -430,6 +430,8 @@ class LeaseElector:
                 st.held = False
             return
         now = self._clock.now()
+        if self._renew_fast(name, st, now):
+            return
         try:
             raw = self._source.get(src.LEASE, name, namespace=self.namespace)
         except errors.NotFound:
@@ -478,6 +480,38 @@ class LeaseElector:
             return
         self._won(name, st, written, now)
 
+    def _renew_fast(self, name: str, st: _State, now: float) -> bool:
+        """Renew a held Lease with one PUT on the copy we last wrote (no GET).
+
+        The PUT carries our last resourceVersion, so it only succeeds if nobody wrote the
+        Lease since: exactly what a GET would have checked. On 409 (someone wrote it: a
+        takeover, a fence, or our own write whose answer we missed) fall back to the full
+        read path at once. Halves the steady-state cost: one request per held Lease per
+        renew interval (client-go does the same since 1.29). Returns True when handled.
+        """
+        with self._cond:
+            if not (st.held and st.raw is not None and st.record is not None):
+                return False
+            if st.record.holder != self.identity:
+                return False
+            body = dict(st.raw)
+            body["spec"] = {**(st.raw.get("spec") or {}), **self._new_spec(st, self._clock.wall())}
+        try:
+            written = self._source.replace(src.LEASE, body, namespace=self.namespace)
+        except errors.Conflict:
+            with self._cond:
+                st.raw = None
+            return False
+        except errors.NotFound:
+            with self._cond:
+                st.raw = None
+            return False
+        except errors.KubeError as exc:
+            self._failed(name, st, exc)
+            return True
+        self._won(name, st, written, now)
+        return True
+
     def _create(self, name: str, st: _State) -> None:
         now = self._clock.now()
         with self._cond:
@@ -506,6 +540,7 @@ class LeaseElector:
         rec = LeaseRecord.from_raw(written)
         with self._cond:
             self._observe_record(st, rec, now)
+            st.raw = dict(written)
             st.last_renew = now
             st.failures = 0
             st.next_attempt = now + self.renew_interval_s

@@ -317,3 +317,29 @@ def test_leader_elector_single_lease(fake, clock) -> None:
 def test_bad_durations_rejected(fake, clock, kw, msg) -> None:
     with pytest.raises(ValueError, match=msg):
         elector(fake, clock, "a", **kw)
+
+
+def test_steady_renewal_is_one_put_per_lease(fake, clock) -> None:
+    a = elector(fake, clock, "a")
+    a.set_wanted(["x", "y"])
+    a.run_once()
+    fake.calls.clear()
+    for _ in range(3):
+        clock.advance(5.0)
+        a.run_once()
+    assert sorted(c[0] for c in fake.calls) == ["replace"] * 6
+    assert a.held() == {"x", "y"}
+
+
+def test_fast_renewal_conflict_falls_back_to_read(fake, clock) -> None:
+    la = Log()
+    a = elector(fake, clock, "a", la)
+    a.want("x")
+    a.run_once()
+    # Someone else writes the Lease (e.g. an admin edit that keeps us as holder).
+    fake.patch(source.LEASE, "x", {"metadata": {"labels": {"touched": "yes"}}}, namespace=NS)
+    clock.advance(5.0)
+    a.run_once()  # fast PUT gets 409, then GET + PUT on the fresh copy
+    assert a.is_holder("x")
+    assert [c[0] for c in fake.calls[-3:]] == ["replace", "get", "replace"]
+    assert la.events == [("acquired", "x")]
