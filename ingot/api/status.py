@@ -12,6 +12,11 @@ from pydantic import Field
 
 from ingot.api.common import TypedObject, WireModel
 
+IMMUTABLE: dict[str, object] = {
+    "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "Value is immutable"}]
+}
+"""CEL rule MetalLB puts on the node and Service fields of the status kinds."""
+
 NODE_LABEL = "metallb.io/node"
 SERVICE_NAME_LABEL = "metallb.io/service-name"
 SERVICE_NAMESPACE_LABEL = "metallb.io/service-namespace"
@@ -33,11 +38,11 @@ class InterfaceInfo(WireModel):
 class ServiceL2StatusStatus(WireModel):
     """Which node announces a Service in layer 2 mode (node and Service fields are immutable)."""
 
-    node: str = ""
+    node: str = Field(default="", json_schema_extra=IMMUTABLE)
     """The node that answers ARP/NDP for the Service's IPs."""
-    service_name: str = ""
+    service_name: str = Field(default="", json_schema_extra=IMMUTABLE)
     """Name of the Service."""
-    service_namespace: str = ""
+    service_namespace: str = Field(default="", json_schema_extra=IMMUTABLE)
     """Namespace of the Service."""
     interfaces: list[InterfaceInfo] = Field(default_factory=list)
     """Interfaces announced on; listed only when the advertisement restricts interfaces."""
@@ -55,11 +60,11 @@ class ServiceL2Status(TypedObject):
 class ServiceBGPStatusStatus(WireModel):
     """Which peers a node hands a Service's prefixes to (node and Service fields are immutable)."""
 
-    node: str = ""
+    node: str = Field(default="", json_schema_extra=IMMUTABLE)
     """The advertising node."""
-    service_name: str = ""
+    service_name: str = Field(default="", json_schema_extra=IMMUTABLE)
     """Name of the Service."""
-    service_namespace: str = ""
+    service_namespace: str = Field(default="", json_schema_extra=IMMUTABLE)
     """Namespace of the Service."""
     peers: list[str] = Field(default_factory=list)
     """BGPPeer names the prefixes are handed to (intent, not session state)."""
