@@ -10,7 +10,8 @@ Field mapping (MetalLB BGPPeer ``spec`` -> ExaBGP 5.0 neighbor keyword):
 myASN / peerASN            ``local-as`` / ``peer-as`` (4-byte ASN, RFC 6793)
 peerAddress / peerPort     ``peer-address`` (block name) / ``connect``
 sourceAddress              ``local-address`` (``auto``: the kernel picks)
-holdTime                   ``hold-time`` (RFC 4271 §4.2: 0 or >= 3 s); ExaBGP sends
+holdTime                   ``hold-time`` (RFC 4271 §4.2: 0 or >= 3 s; default 90 s as
+                           MetalLB native, not ExaBGP's 180 s); ExaBGP sends
                            KEEPALIVE every hold/3, so keepaliveTime must be hold/3
 routerID                   ``router-id`` (default: this node's IPv4 address)
 ebgpMultiHop               ``outgoing-ttl 255`` (eBGP only)
@@ -30,13 +31,15 @@ from ingot.api.bgp import BgpPeerSpec
 
 _FORBIDDEN_PASSWORD_CHARS = frozenset('"\\\n\r;{}')
 MAX_MD5_PASSWORD_LENGTH = 80  # TCP_MD5SIG_MAXKEYLEN (linux/tcp.h)
+#: Hold time when the BGPPeer sets none: MetalLB native's 90 s (ExaBGP's own default is 180 s).
+DEFAULT_HOLD_TIME_S = 90
 
 
 class RenderError(ValueError):
     """The BGPPeer cannot be expressed as an ExaBGP configuration; the message names the field."""
 
 
-def check_timers(peer: BgpPeerSpec) -> tuple[int | None, str | None]:
+def check_timers(peer: BgpPeerSpec) -> tuple[int, str | None]:
     """Validate hold/keepalive times for ExaBGP; return ``(hold_s, warning)``.
 
     RFC 4271 §4.2: the hold time is 0 or at least 3 s. ExaBGP derives the keepalive interval as
@@ -52,7 +55,7 @@ def check_timers(peer: BgpPeerSpec) -> tuple[int | None, str | None]:
     if hold is None and keep is not None:
         hold = 3 * keep
     if hold is None:
-        return None, None
+        hold = DEFAULT_HOLD_TIME_S
     if hold != int(hold):
         raise RenderError(f"BGPPeer {peer.name} spec.holdTime: must be whole seconds, got {hold}")
     if hold != 0 and hold < 3 or hold > 65535:
@@ -131,8 +134,7 @@ def render_exabgp_config(
     lines.append(f"    peer-as {peer.peer_asn};")
     if peer.peer_port != 179:
         lines.append(f"    connect {peer.peer_port};")
-    if hold_s is not None:
-        lines.append(f"    hold-time {hold_s};")
+    lines.append(f"    hold-time {hold_s};")
     if peer.ebgp_multihop:
         lines.append("    outgoing-ttl 255;")
     if peer.password is not None:
