@@ -63,13 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _api_client(kubeconfig: str | None) -> Any:
     from kubernetes import client, config
 
+    cfg = client.Configuration()
     if kubeconfig:
-        return config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        return client.ApiClient()
-    except config.ConfigException:
-        return config.new_client_from_config()  # type: ignore[no-untyped-call]
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
+    else:
+        try:
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    # One long-lived watch per informer (11) plus writers: urllib3's default pool of 4 would
+    # keep discarding connections.
+    cfg.connection_pool_maxsize = 32
+    return client.ApiClient(cfg)
 
 
 def _core(source: Any) -> tuple[Any, Any, Any, Any]:
