@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from ingot.api.common import TypedObject, WireModel
 
-IMMUTABLE: dict[str, object] = {
+IMMUTABLE: dict[str, JsonValue] = {
     "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "Value is immutable"}]
 }
 """CEL rule MetalLB puts on the node and Service fields of the status kinds."""
