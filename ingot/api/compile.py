@@ -627,6 +627,71 @@ def compile_config(
     return CompileResult(cfg, (), tuple(warnings))
 
 
+def referrers(
+    resources: ClusterResources, *, kind: str, namespace: str, name: str
+) -> tuple[FieldError, ...]:
+    """The objects that reference ``kind namespace/name``, one FieldError per reference.
+
+    MetalLB's BFDProfile webhook refuses to DELETE a profile any BGPPeer uses; the admission
+    webhook can refuse a deletion when this is non-empty. Covered references: BGPPeer
+    ``spec.bfdProfile`` -> BFDProfile, BGPPeer ``spec.passwordSecret`` -> Secret, and
+    BGPAdvertisement ``spec.communities`` -> the aliases a Community object defines.
+
+    Args:
+        resources: the current objects.
+        kind: kind of the referenced object (``BFDProfile``, ``Secret``, ``Community``).
+        namespace: its namespace.
+        name: its name.
+
+    Returns:
+        Errors located on the referencing objects, sorted.
+    """
+    found: list[FieldError] = []
+
+    def spec_of(raw: Any) -> Mapping[str, Any]:
+        spec = raw.get("spec") if isinstance(raw, Mapping) else None
+        return spec if isinstance(spec, Mapping) else {}
+
+    if kind in {"BFDProfile", "Secret"}:
+        for raw in resources.bgp_peers:
+            ns, peer = _meta(raw)
+            spec = spec_of(raw)
+            if kind == "BFDProfile" and ns == namespace and spec.get("bfdProfile") == name:
+                found.append(
+                    FieldError("BGPPeer", ns, peer, "spec.bfdProfile", f"uses BFDProfile {name!r}")
+                )
+            ref = spec.get("passwordSecret")
+            if kind == "Secret" and isinstance(ref, Mapping) and ref.get("name") == name:
+                if (ref.get("namespace") or ns) == namespace:
+                    found.append(
+                        FieldError(
+                            "BGPPeer", ns, peer, "spec.passwordSecret", f"uses Secret {name!r}"
+                        )
+                    )
+    if kind == "Community":
+        aliases: set[str] = set()
+        for raw in resources.communities:
+            if _meta(raw) == (namespace, name):
+                for alias in spec_of(raw).get("communities") or []:
+                    if isinstance(alias, Mapping) and isinstance(alias.get("name"), str):
+                        aliases.add(alias["name"])
+        for raw in resources.bgp_advertisements:
+            ns, adv = _meta(raw)
+            values = spec_of(raw).get("communities") or []
+            for i, text in enumerate(values if isinstance(values, list) else []):
+                if text in aliases:
+                    found.append(
+                        FieldError(
+                            "BGPAdvertisement",
+                            ns,
+                            adv,
+                            f"spec.communities[{i}]",
+                            f"uses alias {text!r} of Community {name!r}",
+                        )
+                    )
+    return tuple(sorted(found))
+
+
 # ------------------------------------------------------------------------------- cross checks
 
 
@@ -821,4 +886,5 @@ __all__ = [
     "CompileResult",
     "FieldError",
     "compile_config",
+    "referrers",
 ]

@@ -360,3 +360,25 @@ def test_status_models_round_trip() -> None:
     assert state.status.result == "Invalid"
     with pytest.raises(ValueError, match="result"):
         status.ConfigurationState.model_validate({"status": {"result": "Maybe"}})
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "expected"),
+    [
+        pytest.param("BFDProfile", "fast", [("BGPPeer", "r1", "spec.bfdProfile")], id="bfd-in-use"),
+        pytest.param("Secret", "r1-auth", [("BGPPeer", "r1", "spec.passwordSecret")], id="secret"),
+        pytest.param(
+            "Community",
+            "aliases",
+            [("BGPAdvertisement", "c-agg", "spec.communities[0]")],
+            id="community-alias",
+        ),
+        pytest.param("BFDProfile", "unused", [], id="unused-profile"),
+    ],
+)
+def test_referrers(kind: str, name: str, expected: list[tuple[str, str, str]]) -> None:
+    """What a DELETE would break (MetalLB refuses deleting a BFDProfile in use)."""
+    from ingot.api.compile import referrers
+
+    found = referrers(ClusterResources.from_objects(FULL), kind=kind, namespace=NS, name=name)
+    assert [(e.kind, e.name, e.path) for e in found] == expected
