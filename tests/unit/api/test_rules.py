@@ -895,6 +895,11 @@ def test_accepted(objects: list[dict[str, Any]]) -> None:
             ("IPAddressPool", "p", "spec.autoassign", "unknown field"),
             id="unknown-field",
         ),
+        pytest.param(
+            [pool("other", "198.51.100.0/24", metadata={"namespace": "elsewhere"})],
+            ("IPAddressPool", "other", "metadata.namespace", "must be in namespace"),
+            id="object-in-other-namespace-ignored",
+        ),
     ],
 )
 def test_warning_only(objects: list[dict[str, Any]], expected: tuple[str, str, str, str]) -> None:
