@@ -611,8 +611,13 @@ class APIServer:
             if expired is not None:
                 await _write_event(response, "ERROR", expired.to_status())
                 return response
-            for kind, obj in initial:
-                await _write_event(response, kind, backend.output(rt, version, obj))
+            for start in range(0, len(initial), 500):
+                await response.write(
+                    b"".join(
+                        _event_bytes(kind, backend.output(rt, version, obj))
+                        for kind, obj in initial[start : start + 500]
+                    )
+                )
             if send_initial and bookmarks:
                 await _write_event(
                     response,
@@ -648,18 +653,53 @@ class APIServer:
                     await _write_event(response, "BOOKMARK", _bookmark(rt, version, store.rv))
                 return
             wait_s = min(deadline, next_bookmark if bookmarks else deadline) - now
-            try:
-                change = await asyncio.wait_for(watcher.queue.get(), timeout=max(wait_s, 0.0))
-            except TimeoutError:
-                if bookmarks and loop.time() >= next_bookmark:
-                    await _write_event(response, "BOOKMARK", _bookmark(rt, version, store.rv))
-                    next_bookmark = loop.time() + self.bookmark_interval_s
-                continue
-            if change is None:
+            queue = watcher.queue
+            if queue.empty():
+                try:
+                    first = await asyncio.wait_for(queue.get(), timeout=max(wait_s, 0.0))
+                except TimeoutError:
+                    if bookmarks and loop.time() >= next_bookmark:
+                        await _write_event(response, "BOOKMARK", _bookmark(rt, version, store.rv))
+                        next_bookmark = loop.time() + self.bookmark_interval_s
+                    continue
+            else:
+                first = queue.get_nowait()
+            # drain what is queued and write it in one go (one syscall, one drain)
+            batch = [first]
+            while not queue.empty() and len(batch) < 1000:
+                batch.append(queue.get_nowait())
+            chunks = []
+            ended = False
+            for change in batch:
+                if change is None:
+                    ended = True
+                    break
+                line = self._event_line(change, rt, version, matches)
+                if line is not None:
+                    chunks.append(line)
+            if chunks:
+                await response.write(b"".join(chunks))
+            if ended:
                 return
-            event = _translate(change, matches)
-            if event is not None:
-                await _write_event(response, event[0], self.backend.output(rt, version, event[1]))
+
+    def _event_line(
+        self,
+        change: Change,
+        rt: ResourceType,
+        version: str,
+        matches: Callable[[RawObject], bool],
+    ) -> bytes | None:
+        """The serialised watch event of ``change`` for one watcher (cached per change)."""
+        event = _translate(change, matches)
+        if event is None:
+            return None
+        key = (rt.group, rt.plural, version, event[0])
+        line = change.lines.get(key)
+        if line is None:
+            obj = self.backend.output(rt, version, event[1])
+            line = _event_bytes(event[0], obj)
+            change.lines[key] = line
+        return line
 
 
 def read_manifests(path: str | Path) -> list[tuple[str, int, RawObject]]:
@@ -722,9 +762,12 @@ def _bookmark(rt: ResourceType, version: str, rv: int, *, initial_end: bool = Fa
     return {"kind": rt.kind, "apiVersion": rt.api_version(version), "metadata": meta}
 
 
+def _event_bytes(kind: str, obj: RawObject) -> bytes:
+    return (json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n").encode()
+
+
 async def _write_event(response: web.StreamResponse, kind: str, obj: RawObject) -> None:
-    line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n"
-    await response.write(line.encode())
+    await response.write(_event_bytes(kind, obj))
 
 
 def _json_response(obj: RawObject, status: int = 200) -> web.Response:

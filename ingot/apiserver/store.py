@@ -33,6 +33,8 @@ class Change:
     type_key: TypeKey
     obj: RawObject
     old: RawObject | None
+    #: serialised watch lines by (resource, version, event type), shared by all watchers
+    lines: dict[tuple[str, str, str, str], bytes] = field(default_factory=dict, compare=False)
 
 
 @dataclass(eq=False)
