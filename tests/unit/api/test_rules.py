@@ -849,7 +849,14 @@ ACCEPTED = [
         [peer(passwordSecret={"name": "s"}), secret("s", password="p")], id="password-secret"
     ),
     pytest.param(
-        [pool("other", "198.51.100.0/24", metadata={"namespace": "elsewhere"})],
+        [
+            obj(
+                "IPAddressPool",
+                "other",
+                {"addresses": ["203.0.113.0/28"]},
+                metadata={"namespace": "elsewhere"},
+            )
+        ],
         id="object-in-other-namespace-ignored",
     ),
 ]
@@ -896,7 +903,14 @@ def test_accepted(objects: list[dict[str, Any]]) -> None:
             id="unknown-field",
         ),
         pytest.param(
-            [pool("other", "198.51.100.0/24", metadata={"namespace": "elsewhere"})],
+            [
+                obj(
+                    "IPAddressPool",
+                    "other",
+                    {"addresses": ["203.0.113.0/28"]},
+                    metadata={"namespace": "elsewhere"},
+                )
+            ],
             ("IPAddressPool", "other", "metadata.namespace", "must be in namespace"),
             id="object-in-other-namespace-ignored",
         ),
