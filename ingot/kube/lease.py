@@ -32,6 +32,10 @@ duration is written rounded *up* to whole seconds (min 1), so others never consi
 expired earlier than its holder intended; the holder's own deadlines use the exact float.
 ``renewTime``/``acquireTime`` are RFC 3339 MicroTime from the clock's wall time.
 
+Cost: a held Lease is renewed by one PUT on the copy we last wrote (a 409 falls back to GET +
+PUT). Requests are sequential on the elector's thread, so one elector keeps about
+``renew_interval_s / request latency`` Leases renewed.
+
 Callbacks ``on_acquired(name)`` and ``on_lost(name)`` run on the elector's thread, outside
 its lock; they must be quick. ``run_once()`` does one pass synchronously (tests, or callers
 that bring their own loop).
