@@ -145,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         all_create = [x * 1000 for lst in durations for x in lst]
         result = {
             "benchmark": "ingot.apiserver creates and watch delivery",
-            "command": "python bench/apiserver.py "
-            + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": " ".join(
+                ["python bench/apiserver.py", *(argv if argv is not None else sys.argv[1:])]
+            ),
             "objects": args.objects,
             "watchers": args.watchers,
             "creator_threads": args.creators,
