@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import yaml
 
 from ingot.lab import probes
+from ingot.lab.netns import run
 from ingot.lab.nsenter import netns
 from ingot.lab.router import Bird, fib_next_hops
 from ingot.lab.topology import NODES, Lab
@@ -183,7 +184,10 @@ class Demo:
 
         def ready() -> bool:
             return (
-                probes.http_get(self.lab.ns("cp"), host, port=API_PORT, timeout_s=1.0) is not None
+                probes.http_get(
+                    self.lab.ns("cp"), host, port=API_PORT, path="/version", timeout_s=1.0
+                )
+                is not None
             )
 
         wait_for("the API server", ready, timeout_s=30)
@@ -433,8 +437,10 @@ class Demo:
         )
         time.sleep(2.0)
         failure_at = time.time()
+        # The node dies: its speaker is killed hard and its link goes down at the same moment.
         os.kill(self.speakers[victim].pid, signal.SIGKILL)
-        self.out(f"failover: kill -9 of the speaker on {victim} (owner of {ip})")
+        run(["ip", "link", "set", "eth0", "down"], ns=self.lab.ns(victim))
+        self.out(f"failover: {victim} (owner of {ip}) dies: kill -9 of its speaker, link down")
         out, _ = watcher.communicate(timeout=watch_s + 10)
         records = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
         result = probes.outage(records, failure_at=failure_at)

@@ -13,14 +13,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from ingot.lab.netns import run
 
 
-def url_for(ip: str, port: int = 80) -> str:
-    """``http://ip:port/`` with brackets for IPv6."""
+def url_for(ip: str, port: int = 80, path: str = "/") -> str:
+    """``http://ip:port/path`` with brackets for IPv6."""
     host = f"[{ip}]" if ":" in ip else ip
-    return f"http://{host}:{port}/"
+    return f"http://{host}:{port}{path}"
 
 
 def neighbour_mac(ns: str, ip: str) -> str | None:
@@ -30,11 +31,13 @@ def neighbour_mac(ns: str, ip: str) -> str | None:
     return out[out.index("lladdr") + 1] if "lladdr" in out else None
 
 
-def http_get(ns: str, ip: str, *, port: int = 80, timeout_s: float = 2.0) -> str | None:
-    """GET ``http://ip:port/`` from namespace ``ns``; the body's first line, or None on failure."""
+def http_get(
+    ns: str, ip: str, *, port: int = 80, path: str = "/", timeout_s: float = 2.0
+) -> str | None:
+    """GET ``http://ip:port/path`` from namespace ``ns``; the body, or None on any failure."""
     code = (
         "import sys,urllib.request;"
-        f"print(urllib.request.urlopen({url_for(ip, port)!r}, timeout={timeout_s}).read()"
+        f"print(urllib.request.urlopen({url_for(ip, port, path)!r}, timeout={timeout_s}).read()"
         ".decode().strip())"
     )
     res = run([sys.executable, "-c", code], ns=ns, check=False, timeout_s=timeout_s + 5)
@@ -57,25 +60,26 @@ def watch(url: str, *, interval_ms: int, duration_s: float, timeout_ms: int = 20
     return 0
 
 
-def outage(records: list[dict[str, object]], *, failure_at: float) -> dict[str, object]:
-    """Measure an outage from ``watch`` records around a failure at wall time ``failure_at``.
+def outage(records: list[dict[str, Any]], *, failure_at: float) -> dict[str, Any]:
+    """Measure a failover from ``watch`` records around a failure at wall time ``failure_at``.
 
-    Returns ``outage_s`` (from the last success at or before the failure to the first success
-    after it, or None if none came), the node before and after, and the failed request count.
+    Returns ``node_before`` (who answered last before the failure), ``node_after`` (the first
+    other node that answered after it), ``outage_s`` (last answer before the failure to the first
+    answer from ``node_after``, or None if no other node answered), and the number of failed
+    requests after the failure.
     """
-    before = [r for r in records if r["ok"] and float(r["t"]) <= failure_at]  # type: ignore[arg-type]
-    after = [r for r in records if r["ok"] and float(r["t"]) > failure_at]  # type: ignore[arg-type]
-    failed = [r for r in records if not r["ok"] and float(r["t"]) > failure_at]  # type: ignore[arg-type]
-    first_after = after[0] if after else None
+    before = [r for r in records if r["ok"] and float(r["t"]) <= failure_at]
     last_before = before[-1] if before else None
+    node_before = last_before["node"] if last_before else None
+    after = [r for r in records if r["ok"] and float(r["t"]) > failure_at]
+    moved = next((r for r in after if r["node"] != node_before), None)
+    failed = [r for r in records if not r["ok"] and float(r["t"]) > failure_at]
     return {
+        "node_before": node_before,
+        "node_after": moved["node"] if moved else None,
         "outage_s": (
-            round(float(first_after["t"]) - float(last_before["t"]), 3)  # type: ignore[arg-type]
-            if first_after and last_before
-            else None
+            round(float(moved["t"]) - float(last_before["t"]), 3) if moved and last_before else None
         ),
-        "node_before": last_before["node"] if last_before else None,
-        "node_after": first_after["node"] if first_after else None,
         "failed_requests": len(failed),
     }
 
