@@ -109,12 +109,26 @@ class ClusterResources:
 
     @classmethod
     def from_objects(cls, objects: Iterable[RawObject]) -> ClusterResources:
-        """Sort a mixed list of objects (e.g. a YAML stream) by kind; other kinds are ignored."""
+        """Sort a mixed list of objects (e.g. a YAML stream) by kind; other kinds are ignored.
+
+        ``kind: List`` and ``<Kind>List`` objects (``kubectl get -o yaml``) are unpacked.
+        """
         buckets: dict[str, list[RawObject]] = {f: [] for f in KIND_FIELDS.values()}
-        for obj in objects:
-            if not obj:
+        pending = list(objects)
+        while pending:
+            obj = pending.pop(0)
+            if not isinstance(obj, Mapping) or not obj:
                 continue
-            attr = KIND_FIELDS.get(str(obj.get("kind", "")))
+            kind = str(obj.get("kind", ""))
+            items = obj.get("items")
+            if kind.endswith("List") and isinstance(items, list):
+                item_kind = kind[: -len("List")]
+                pending[:0] = [
+                    {**i, "kind": i.get("kind") or item_kind} if isinstance(i, Mapping) else i
+                    for i in items
+                ]
+                continue
+            attr = KIND_FIELDS.get(kind)
             if attr is not None:
                 buckets[attr].append(obj)
         return cls(**{k: tuple(v) for k, v in buckets.items()})

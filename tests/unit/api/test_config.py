@@ -382,3 +382,16 @@ def test_referrers(kind: str, name: str, expected: list[tuple[str, str, str]]) -
 
     found = referrers(ClusterResources.from_objects(FULL), kind=kind, namespace=NS, name=name)
     assert [(e.kind, e.name, e.path) for e in found] == expected
+
+
+def test_from_objects_unpacks_lists() -> None:
+    """``kubectl get ipaddresspools,nodes -o yaml`` output loads as it is."""
+    listed = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [FULL[0], {"kind": "IPAddressPoolList", "items": [{**FULL[1], "kind": None}]}],
+    }
+    typed = {"apiVersion": "v1", "kind": "NodeList", "items": [{"metadata": {"name": "n9"}}]}
+    res = ClusterResources.from_objects([listed, typed, None, {}])
+    assert [o["metadata"]["name"] for o in res.ip_address_pools] == ["a", "b"]
+    assert [o["metadata"]["name"] for o in res.nodes] == ["n9"]
