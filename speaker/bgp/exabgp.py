@@ -153,6 +153,8 @@ class ExabgpProcess:
         self._applied: dict[IPNetwork, Route] = {}
         self._changed = asyncio.Event()
         self._synced = asyncio.Event()
+        self._reset = asyncio.Event()
+        self._reset_reason = ""
 
     @property
     def log_path(self) -> Path:
@@ -171,6 +173,14 @@ class ExabgpProcess:
             self._desired = desired
             self._synced.clear()
             self._changed.set()
+
+    def reset(self, reason: str) -> None:
+        """Tear the session down now (e.g. its BFD session went Down).
+
+        It is rebuilt by the usual restart path (a new ExaBGP process, every route re-announced).
+        """
+        self._reset_reason = reason
+        self._reset.set()
 
     @property
     def applied(self) -> frozenset[Route]:
@@ -289,10 +299,15 @@ class ExabgpProcess:
                     if self._applied == self._desired:
                         self._synced.set()
                 changed = asyncio.ensure_future(self._changed.wait())
-                waiting: set[asyncio.Future[Any]] = {changed, exited, reader}
+                reset = asyncio.ensure_future(self._reset.wait())
+                waiting: set[asyncio.Future[Any]] = {changed, exited, reader, reset}
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if changed not in done:
-                    changed.cancel()
+                for fut in (changed, reset):
+                    if fut not in done:
+                        fut.cancel()
+                if reset in done:
+                    self._reset.clear()
+                    raise BgpDriverError(f"session reset: {self._reset_reason}")
                 if exited in done:
                     raise BgpDriverError(f"ExaBGP exited with status {proc.returncode}")
                 if reader in done:
@@ -500,6 +515,12 @@ class ExabgpDriver:
         self._routes = routes
         for name, proc in self.processes.items():
             proc.set_routes(r for r in routes if r.peer == name)
+
+    def reset_peer(self, name: str, reason: str) -> None:
+        """Tear down the BGP session of peer ``name`` now (BFD Down); it is rebuilt."""
+        proc = self.processes.get(name)
+        if proc is not None:
+            proc.reset(reason)
 
     async def wait_synced(self, *, timeout_s: float) -> bool:
         """Wait until every peer's ExaBGP holds exactly its desired routes."""

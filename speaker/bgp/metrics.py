@@ -53,3 +53,62 @@ class BgpMetrics:
                 metric.remove(peer)
             except KeyError:
                 continue
+
+
+class BfdMetrics:
+    """BFD metrics with MetalLB's FRR-mode names (``frr-tools/metrics/collector/bfd.go``).
+
+    ``peer`` label = peer address. Counters are exposed with the ``_total`` suffix
+    prometheus-client adds. ``ingot_bfd_dropped_packets_total`` counts discarded packets by
+    reason (RFC 5880 §6.8.6, RFC 5881 §5).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.session_up = Gauge(
+            "metallb_bfd_session_up", "BFD session state (1 Up)", ["peer"], registry=self.registry
+        )
+        self.up_events = Counter(
+            "metallb_bfd_session_up_events",
+            "BFD sessions going Up",
+            ["peer"],
+            registry=self.registry,
+        )
+        self.down_events = Counter(
+            "metallb_bfd_session_down_events",
+            "BFD sessions going Down from Up",
+            ["peer"],
+            registry=self.registry,
+        )
+        self.control_in = Counter(
+            "metallb_bfd_control_packet_input",
+            "BFD control packets received",
+            ["peer"],
+            registry=self.registry,
+        )
+        self.control_out = Counter(
+            "metallb_bfd_control_packet_output",
+            "BFD control packets sent",
+            ["peer"],
+            registry=self.registry,
+        )
+        self.dropped = Counter(
+            "ingot_bfd_dropped_packets",
+            "BFD packets discarded, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def forget(self, peer: str) -> None:
+        """Drop every per-peer series of ``peer``."""
+        for metric in (
+            self.session_up,
+            self.up_events,
+            self.down_events,
+            self.control_in,
+            self.control_out,
+        ):
+            try:
+                metric.remove(peer)
+            except KeyError:
+                continue
