@@ -148,6 +148,8 @@ async def run(args: argparse.Namespace) -> int:
 
             def on_stopped() -> None:
                 nonlocal lost
+                if stop.is_set():
+                    return  # our own release at shutdown
                 lost = True  # like client-go: stop, let the pod restart as a follower
                 loop.call_soon_threadsafe(stop.set)
 
@@ -157,6 +159,8 @@ async def run(args: argparse.Namespace) -> int:
                 name=args.leader_election_lease_name,
                 identity=os.environ.get("POD_NAME", socket.gethostname()),
                 lease_duration_s=args.leader_lease_duration_s,
+                renew_interval_s=args.leader_lease_duration_s / 3,
+                retry_interval_s=min(2.0, args.leader_lease_duration_s / 3),
                 on_stopped_leading=on_stopped,
             )
             leader.start()
