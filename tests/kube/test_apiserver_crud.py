@@ -401,3 +401,40 @@ def test_start_stop_leaves_no_thread() -> None:
     srv.stop()
     srv.stop()  # idempotent
     assert "ingot-apiserver" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_delete_collection_by_label(kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    for name, app in (("a", "web"), ("b", "web"), ("c", "db")):
+        v1.create_namespaced_config_map(
+            "default", {"metadata": {"name": name, "labels": {"app": app}}}
+        )
+    v1.delete_collection_namespaced_config_map("default", label_selector="app=web")
+    assert [c.metadata.name for c in v1.list_namespaced_config_map("default").items] == ["c"]
+
+
+def test_dry_run_writes_nothing(apiserver: APIServer, kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    before = apiserver.backend.store.rv
+    got = v1.create_namespaced_service("default", _svc(), dry_run="All")
+    assert got.metadata.name == "web"
+    assert apiserver.backend.store.rv == before
+    with pytest.raises(ApiException) as err:
+        v1.read_namespaced_service("web", "default")
+    assert err.value.status == 404
+
+
+def test_pods_are_stored_with_status(kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    v1.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "p"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]},
+        },
+    )
+    v1.patch_namespaced_pod_status(
+        "p", "default", {"status": {"phase": "Running", "podIP": "10.0.0.5"}}
+    )
+    got = v1.list_namespaced_pod("default", field_selector="spec.nodeName=n1,status.phase=Running")
+    assert [p.status.pod_ip for p in got.items] == ["10.0.0.5"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -243,3 +244,55 @@ def test_list_limit_and_continue(apiserver: APIServer, kube_client: client.ApiCl
     with pytest.raises(ApiException) as err:
         v1.list_namespaced_config_map("default", limit=2, _continue=page1.metadata._continue)
     assert err.value.status == 410
+
+
+def test_send_initial_events_ends_with_marked_bookmark(apiserver: APIServer) -> None:
+    api = apiserver.api_client()
+    try:
+        v1 = client.CoreV1Api(api)
+        v1.create_namespaced_config_map("default", _cm("a"))
+        resp = v1.list_namespaced_config_map(
+            "default",
+            watch=True,
+            send_initial_events=True,
+            resource_version_match="NotOlderThan",
+            allow_watch_bookmarks=True,
+            timeout_seconds=1,
+            _preload_content=False,
+        )
+        lines = [json.loads(line) for line in resp.read().splitlines() if line]
+        resp.release_conn()
+    finally:
+        api.close()
+    assert lines[0]["type"] == "ADDED"
+    assert lines[1]["type"] == "BOOKMARK"
+    assert lines[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+def test_list_resource_version_semantics(kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    rv = v1.list_namespaced_config_map("default").metadata.resource_version
+    assert (
+        v1.list_namespaced_config_map("default", resource_version="0").metadata.resource_version
+        == rv
+    )
+    with pytest.raises(ApiException) as err:
+        v1.list_namespaced_config_map("default", resource_version=str(int(rv) + 100))
+    assert err.value.status == 504
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        pytest.param("n>2", ["c"], id="greater"),
+        pytest.param("n<3", ["a", "b"], id="less"),
+    ],
+)
+def test_numeric_label_selectors(
+    kube_client: client.ApiClient, selector: str, expected: list[str]
+) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    for name, n in (("a", "1"), ("b", "2"), ("c", "3")):
+        v1.create_namespaced_config_map("default", _cm(name, n=n))
+    got = v1.list_namespaced_config_map("default", label_selector=selector)
+    assert [i.metadata.name for i in got.items] == expected
