@@ -9,6 +9,7 @@ differs from the output.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -152,8 +153,8 @@ def _constraints(node: Mapping[str, Any]) -> str:
 def _rows(node: Mapping[str, Any], prefix: str, required: Sequence[str]) -> Iterator[str]:
     for name, sub in (node.get("properties") or {}).items():
         path = f"{prefix}.{name}"
-        desc = " ".join(str(sub.get("description", "")).split())
-        default = f"`{sub['default']}`" if "default" in sub else ""
+        desc = " ".join(str(sub.get("description", "")).split()).replace("``", "`")
+        default = f"`{json.dumps(sub['default'])}`" if "default" in sub else ""
         req = "yes" if name in required else ""
         yield (
             f"| `{path}` | {_type_of(sub)} | {req} | {default} | {_constraints(sub)} | "
@@ -181,7 +182,8 @@ def kind_section(kind: crdgen.Kind) -> str:
         if v.get("deprecated"):
             flags += ", deprecated"
         out.append(f"### `metallb.io/{v['name']}` ({flags})\n")
-        out.append(f"{' '.join(str(schema.get('description', '')).split())}\n")
+        text = " ".join(str(schema.get("description", "")).split()).replace("``", "`")
+        out.append(f"{text}\n")
         out.append("| field | type | required | default | range | description |")
         out.append("|---|---|---|---|---|---|")
         for part in ("spec", "status"):
