@@ -318,8 +318,9 @@ def structural(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None)
 
 
 def _clean(text: str) -> str:
+    """Docstring text as a CRD description: dedented, RST double backticks made single."""
     lines = [ln.strip() for ln in text.strip().splitlines()]
-    return "\n".join(lines)
+    return "\n".join(lines).replace("``", "`")
 
 
 def model_schema(model: type[BaseModel]) -> JsonSchema:
