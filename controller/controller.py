@@ -119,6 +119,8 @@ class Controller:
         self.bfd_profiles = inf.Informer(source, src.BFD_PROFILE, namespace=ns)
         self.communities = inf.Informer(source, src.COMMUNITY, namespace=ns)
         self.secrets = inf.Informer(source, src.SECRET, namespace=ns)
+        # Not a sync barrier: only re-creates ConfigurationState when someone deletes it.
+        self.config_states = inf.Informer(source, rec.CONFIGURATION_STATE, namespace=ns)
         self.informers = [
             self.services,
             self.endpoint_slices,
@@ -201,12 +203,19 @@ class Controller:
 
         self.pools.add_handler(on_add=config, on_update=pool_update, on_delete=config)
 
+        def state_deleted(obj: Mapping[str, Any]) -> None:
+            if (obj.get("metadata") or {}).get("name") == rec.CONFIG_STATE_NAME:
+                self.reconciler.republish = True  # self-heal (MetalLB ConfigurationState)
+                self.queue.add(CONFIG_KEY)
+
+        self.config_states.add_handler(on_delete=state_deleted)
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
         """Start informers and the worker thread (returns at once)."""
         self._wire()
-        for i in self.informers:
+        for i in (*self.informers, self.config_states):
             i.start()
         self._worker = threading.Thread(target=self._run, name="allocation-worker", daemon=True)
         self._worker.start()
@@ -217,7 +226,7 @@ class Controller:
         self.queue.shutdown()
         if self._worker is not None:
             self._worker.join(timeout_s)
-        for i in self.informers:
+        for i in (*self.informers, self.config_states):
             i.stop(timeout_s=timeout_s)
 
     def ready(self) -> bool:

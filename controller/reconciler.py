@@ -187,6 +187,8 @@ class Reconciler:
         self.pending: set[str] = set()
         self._written: dict[str, tuple[frozenset[str], RawObject]] = {}
         self._published = _ConfigPublished()
+        self.republish = False
+        """Set (from any thread) when ConfigurationState was deleted: write it again."""
         self._ns_labels: dict[str, dict[str, str]] = {}
 
     # -- inputs ------------------------------------------------------------------------
@@ -307,6 +309,9 @@ class Reconciler:
         for e in errs:
             ref = (str(e.kind), str(e.namespace), str(e.name))
             by_object[ref] = (*by_object.get(ref, ()), str(e))
+        if self.republish:
+            self.republish = False
+            self._published = _ConfigPublished(errors_by_object=self._published.errors_by_object)
         previous = self._published
         for ref, msgs in sorted(by_object.items()):
             if previous.errors_by_object.get(ref) == msgs:

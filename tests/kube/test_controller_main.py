@@ -129,13 +129,41 @@ def test_process_assigns_serves_metrics_and_stops_cleanly(setup, tmp_path) -> No
     assert any(x.get("service") == "demo/web" and x.get("ip") == "198.51.100.10" for x in lines)
 
 
+VWC = src.Kind(
+    "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+    "ValidatingWebhookConfiguration", namespaced=False,
+)  # fmt: skip
+
+
 def test_webhook_self_managed_certs_and_review(setup, tmp_path) -> None:
     ks, kubeconfig = setup
-    proc = Proc(kubeconfig, tmp_path, "--webhook-secret-name", "ingot-webhook-cert", webhook=True)
+    hook = {
+        "name": "ipaddresspoolvalidationwebhook.metallb.io",
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        "clientConfig": {
+            "service": {"name": "ingot-webhook", "namespace": NS, "path": "/validate"}
+        },
+    }
+    ks.create(
+        VWC,
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "ingot-vwc"},
+            "webhooks": [hook],
+        },
+    )
+    proc = Proc(
+        kubeconfig, tmp_path, "--webhook-secret-name", "ingot-webhook-cert",
+        "--webhook-config-name", "ingot-vwc", webhook=True,
+    )  # fmt: skip
     try:
         _wait(proc.ready, what="readyz")
         secret = ks.get(src.SECRET, "ingot-webhook-cert", namespace=NS)
         ca = base64.b64decode(secret["data"]["ca.crt"]).decode()
+        vwc = ks.get(VWC, "ingot-vwc")
+        assert vwc["webhooks"][0]["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
         ctx = ssl.create_default_context(cadata=ca)
         ctx.check_hostname = False  # we dial 127.0.0.1; the chain is still verified by the CA
         review = {

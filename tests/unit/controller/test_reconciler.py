@@ -533,3 +533,17 @@ def test_c39_pool_metrics_with_deletion_and_sharing(h: Harness) -> None:
     assert h.ips("shared-1") == h.ips("shared-2") == ["198.51.100.5"]
     assert gauge("metallb_allocator_addresses_in_use_total") == 1
     assert gauge("metallb_allocator_services_allocated_total") == 2
+
+
+def test_configuration_state_self_heals(h: Harness) -> None:
+    h.apply(pool("p", "198.51.100.10/31"), l2())
+    assert (
+        h.fs.get(rec.CONFIGURATION_STATE, "controller", namespace=NS)["status"]["result"] == "Valid"
+    )
+    h.fs.delete(rec.CONFIGURATION_STATE, "controller", namespace=NS)
+    h.rec.republish = True  # what the ConfigurationState informer's delete handler does
+    h._add("\x00config")
+    h.settle()
+    state = h.fs.get(rec.CONFIGURATION_STATE, "controller", namespace=NS)
+    assert state["status"]["result"] == "Valid"
+    assert state["metadata"]["labels"] == {"metallb.io/component-type": "controller"}
