@@ -54,6 +54,57 @@ def name_causes(rt: ResourceType, name: str) -> list[Cause]:
     return [Cause("FieldValueInvalid", f'Invalid value: "{name}": {rule}', "metadata.name")]
 
 
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _key_causes(key: str, path: str) -> list[Cause]:
+    prefix, _, name = key.rpartition("/")
+    ok = 0 < len(name) <= 63 and bool(_QUALIFIED_NAME.match(name))
+    if prefix:
+        ok = ok and len(prefix) <= 253 and bool(_DNS1123_SUBDOMAIN.match(prefix))
+    if ok:
+        return []
+    return [
+        Cause(
+            "FieldValueInvalid",
+            f'Invalid value: "{key}": name part must consist of alphanumeric characters, '
+            "'-', '_' or '.', and must start and end with an alphanumeric character (at most 63 "
+            "characters), with an optional DNS subdomain prefix and '/'",
+            path,
+        )
+    ]
+
+
+def metadata_causes(meta: RawObject) -> list[Cause]:
+    """Label keys/values and annotation keys (apimachinery ValidateLabels/ValidateAnnotations)."""
+    out: list[Cause] = []
+    for key, value in (meta.get("labels") or {}).items():
+        out.extend(_key_causes(key, "metadata.labels"))
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            out.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f'Invalid value: "{value}": a valid label must be an empty string or consist '
+                    "of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                    "alphanumeric character (at most 63 characters)",
+                    "metadata.labels",
+                )
+            )
+    for key in meta.get("annotations") or {}:
+        out.extend(_key_causes(key.lower(), "metadata.annotations"))
+    size = sum(len(k) + len(v) for k, v in (meta.get("annotations") or {}).items())
+    if size > 256 * 1024:
+        out.append(
+            Cause(
+                "FieldValueTooLong",
+                "Too long: must have at most 262144 bytes",
+                "metadata.annotations",
+            )
+        )
+    return out
+
+
 class IPAllocator:
     """Cluster IPs from 10.96.0.0/12 and fd00:10:96::/112, node ports from 30000-32767."""
 
@@ -90,6 +141,8 @@ def default_service(obj: RawObject, old: RawObject | None, alloc: IPAllocator) -
     if old is None:
         obj["status"] = {"loadBalancer": {}}
     stype = spec.setdefault("type", "ClusterIP")
+    if old is not None:
+        _drop_type_dependent_fields(spec, old_spec)
     if stype == "ExternalName":
         return
     spec.setdefault("sessionAffinity", "None")
@@ -135,6 +188,41 @@ def default_service(obj: RawObject, old: RawObject | None, alloc: IPAllocator) -
             if isinstance(port, dict) and wants_ports and not port.get("nodePort"):
                 kept = old_ports.get((port.get("port"), port.get("protocol")))
                 port["nodePort"] = kept or alloc.node_port()
+        if (
+            stype == "LoadBalancer"
+            and spec.get("externalTrafficPolicy") == "Local"
+            and not spec.get("healthCheckNodePort")
+        ):
+            spec["healthCheckNodePort"] = old_spec.get("healthCheckNodePort") or alloc.node_port()
+
+
+def _drop_type_dependent_fields(spec: RawObject, old_spec: RawObject) -> None:
+    """Clear what the old type allocated when the type changes and the client kept it.
+
+    Source: pkg/registry/core/service/strategy.go ``dropTypeDependentFields``.
+    """
+    stype, old_type = spec.get("type"), old_spec.get("type")
+    if stype == old_type:
+        return
+    node_port_types = ("NodePort", "LoadBalancer")
+    if old_type in node_port_types and stype not in node_port_types:
+        old_ports = {
+            (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+            for p in old_spec.get("ports") or []
+            if isinstance(p, dict)
+        }
+        for port in spec.get("ports") or []:
+            if not isinstance(port, dict):
+                continue
+            port_key = (port.get("port"), port.get("protocol", "TCP"))
+            if port.get("nodePort") and old_ports.get(port_key) == port["nodePort"]:
+                del port["nodePort"]
+        if spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy"):
+            spec.pop("externalTrafficPolicy", None)
+    if old_type == "LoadBalancer" and stype != "LoadBalancer":
+        for key in ("allocateLoadBalancerNodePorts", "loadBalancerClass", "healthCheckNodePort"):
+            if key in spec and spec[key] == old_spec.get(key):
+                spec.pop(key)
 
 
 def validate_service(obj: RawObject, old: RawObject | None) -> list[Cause]:

@@ -182,6 +182,8 @@ class Backend:
                         "FieldValueTypeMismatch", "must be a map of strings", f"metadata.{key}"
                     )
                 )
+        if not causes:
+            causes = builtins.metadata_causes(meta)
         if causes:
             raise errors.invalid(rt.kind, rt.group, name, causes)
         if rt.custom:

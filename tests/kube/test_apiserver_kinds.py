@@ -208,3 +208,47 @@ def test_validating_webhook_configuration_is_stored(kube_client: client.ApiClien
         "ingot", [{"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": "Y2E="}]
     )
     assert patched.webhooks[0].client_config.ca_bundle == "Y2E="
+
+
+def test_service_type_change_drops_allocated_fields(kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    lb = v1.create_namespaced_service(
+        "default",
+        {
+            "metadata": {"name": "s"},
+            "spec": {
+                "type": "LoadBalancer",
+                "externalTrafficPolicy": "Local",
+                "ports": [{"port": 80}],
+            },
+        },
+    )
+    assert lb.spec.health_check_node_port
+    assert lb.spec.ports[0].node_port
+    cip = v1.patch_namespaced_service(
+        "s",
+        "default",
+        {"spec": {"type": "ClusterIP"}},
+        _content_type="application/merge-patch+json",
+    )
+    assert cip.spec.ports[0].node_port is None
+    assert cip.spec.external_traffic_policy is None
+    assert cip.spec.allocate_load_balancer_node_ports is None
+    assert cip.spec.cluster_ip == lb.spec.cluster_ip
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pytest.param({"ip": "2001:db8::1"}, id="colon-in-value"),
+        pytest.param({"bad key": "x"}, id="space-in-key"),
+        pytest.param({"a": "x" * 64}, id="value-too-long"),
+    ],
+)
+def test_invalid_labels_are_422(kube_client: client.ApiClient, labels: dict[str, str]) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_client).create_namespaced_config_map(
+            "default", {"metadata": {"name": "c", "labels": labels}}
+        )
+    assert err.value.status == 422
+    assert json.loads(err.value.body)["details"]["causes"][0]["field"] == "metadata.labels"
