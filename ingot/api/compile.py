@@ -114,19 +114,19 @@ class ClusterResources:
         ``kind: List`` and ``<Kind>List`` objects (``kubectl get -o yaml``) are unpacked.
         """
         buckets: dict[str, list[RawObject]] = {f: [] for f in KIND_FIELDS.values()}
-        pending = list(objects)
+        pending = list(objects)[::-1]  # a stack: pop() from the end keeps document order
         while pending:
-            obj = pending.pop(0)
+            obj = pending.pop()
             if not isinstance(obj, Mapping) or not obj:
                 continue
             kind = str(obj.get("kind", ""))
             items = obj.get("items")
             if kind.endswith("List") and isinstance(items, list):
                 item_kind = kind[: -len("List")]
-                pending[:0] = [
+                pending.extend(
                     {**i, "kind": i.get("kind") or item_kind} if isinstance(i, Mapping) else i
-                    for i in items
-                ]
+                    for i in reversed(items)
+                )
                 continue
             attr = KIND_FIELDS.get(kind)
             if attr is not None:
