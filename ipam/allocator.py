@@ -490,7 +490,7 @@ class Allocator:
         if request.requested_ips and set(request.requested_ips) != set(ips):
             wanted = ", ".join(str(ip) for ip in request.requested_ips)
             return decisions.StaleAssignment(ips, f"the service requests {wanted}"), None
-        pool, problem = self._pool_for_ips(request, ips)
+        pool, problem = self._pool_for_ips(request, ips, requested=False)
         if problem is not None:
             return problem, None
         assert pool is not None
@@ -501,7 +501,7 @@ class Allocator:
         return None, pool
 
     def _pool_for_ips(
-        self, request: ServiceRequest, ips: tuple[IPAddress, ...]
+        self, request: ServiceRequest, ips: tuple[IPAddress, ...], *, requested: bool = True
     ) -> tuple[str | None, Reason | None]:
         """The single pool holding all ``ips`` and admitting ``request``, or the problem."""
         pools_by_ip: list[tuple[IPAddress, str]] = []
@@ -514,7 +514,7 @@ class Allocator:
                     if owner
                     else "outside every IPAddressPool"
                 )
-                return None, decisions.RequestedIPNotInPool(ip, detail)
+                return None, decisions.RequestedIPNotInPool(ip, detail, requested=requested)
             pools_by_ip.append((ip, slot.pool))
         names = {name for _, name in pools_by_ip}
         if len(names) > 1:

@@ -115,15 +115,23 @@ class PoolNotAdmitting(Reason):
 
 @dataclass(frozen=True)
 class RequestedIPNotInPool(Reason):
-    """A requested IP lies outside every pool, or is excluded by ``avoidBuggyIPs``."""
+    """A requested (or held) IP lies outside every pool, or is excluded by ``avoidBuggyIPs``.
+
+    Attributes:
+        ip: the IP.
+        detail: which of the two.
+        requested: False when the IP is one the Service already held (restore, re-validation).
+    """
 
     ip: IPAddress
     detail: str
+    requested: bool = True
     code: ClassVar[str] = "RequestedIPNotInPool"
 
     @property
     def message(self) -> str:  # noqa: D102
-        return f"requested IP {self.ip} is not allowed in config: {self.detail}"
+        what = "requested IP" if self.requested else "IP"
+        return f"{what} {self.ip} is not allowed in config: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -228,7 +236,10 @@ class Assigned:
     Attributes:
         ips: one or two addresses, at most one per family.
         pool: the pool they come from (``metallb.io/ip-allocated-from-pool``).
-        kept: True when the Service already held exactly these IPs (no status write needed).
+        kept: True when the Service already held exactly these IPs. Its pool may still have
+            been re-attributed by ``set_pools`` (IPs now in a differently named pool), so
+            compare ``pool`` with the ``ip-allocated-from-pool`` annotation before skipping a
+            write.
     """
 
     ips: tuple[IPAddress, ...]
