@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -83,6 +83,14 @@ CONFIG_KINDS = (
     src.BFD_PROFILE,
     src.COMMUNITY,
 )
+
+
+async def stop_informers(informers: Iterable[Informer], *, timeout_s: float = 2.0) -> None:
+    """Stop informers concurrently in worker threads, never blocking the loop > ``timeout_s``."""
+    jobs = [asyncio.to_thread(inf.stop, timeout_s=timeout_s / 2) for inf in informers]
+    if jobs:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), timeout_s)
 
 
 class SpeakerApp:
@@ -197,9 +205,7 @@ class SpeakerApp:
                 for comp in self.components:
                     tg.create_task(comp.run(), name=comp.name)
         finally:
-            for inf in self.informers.values():
-                with contextlib.suppress(Exception):
-                    inf.stop(timeout_s=2.0)
+            await stop_informers(self.informers.values())
 
     async def _sync_watch(self, changed: asyncio.Event) -> None:
         # publish once more when every informer has synced (handlers may have fired earlier)

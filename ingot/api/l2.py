@@ -220,7 +220,8 @@ class Placement:
         candidates: Eligible nodes in takeover order (first = owner).
         verdicts: Every known node's verdict, by node name.
         reason: ``None`` when there is an owner, else why nobody announces.
-        services: ``namespace/name`` of the Services announced through this IP.
+        services: ``namespace/name`` of the Services announced through this IP (when nobody
+            announces it: every Service using it, so the reason can be reported on them).
     """
 
     ip: str
@@ -340,7 +341,7 @@ def place_ip(
             worst = why
     if not taking_part:
         assert worst is not None
-        return none_placed(worst)
+        return none_placed(worst, tuple(s.key for s in ordered))
     keys = tuple(s.key for s, _ in taking_part)
 
     verdicts: dict[str, Verdict] = {}

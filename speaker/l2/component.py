@@ -41,7 +41,7 @@ from ingot.api.l2 import MemberState
 from ingot.clock import Clock
 from ingot.kube import source as src
 from ingot.kube.informer import Informer
-from speaker.app import ClusterState
+from speaker.app import ClusterState, stop_informers
 from speaker.l2 import fencing, heartbeat
 from speaker.l2.announcer import Announcer, GarpSchedule
 from speaker.l2.fencing import LeaseView, PeerHeartbeat, SelfReason, Timings
@@ -170,6 +170,7 @@ class L2Component:
         self._lease_informer: Informer | None = None
         self.owned_services: dict[str, str] = {}  # service key -> ip announced
         self._last_inputs: tuple[object, object] | None = None
+        self._ready_at_s: float | None = None
 
     # ---- inputs ---------------------------------------------------------------------------
 
@@ -180,8 +181,10 @@ class L2Component:
     def _on_links(self, all_links: Mapping[str, LinkInfo]) -> None:
         links = usable(all_links.values(), self._exclude)
         failed = self.announcer.set_links(links)
-        self.links = {n: lk for n, lk in links.items() if n not in failed}
-        log.info("interfaces", usable=sorted(self.links))
+        new = {n: lk for n, lk in links.items() if n not in failed}
+        if new.keys() != self.links.keys():
+            log.info("interfaces", usable=sorted(new))
+        self.links = new
         self._recompute()
 
     def _on_heartbeat_frame(self, ifname: str, frame: bytes) -> None:
@@ -287,6 +290,13 @@ class L2Component:
                 self._healthy_since_s = now
         self.self_reason = reason
         state = self.state
+        if reason is SelfReason.OK and self._ready_at_s is None:
+            synced = self._lease_informer is None or self._lease_informer.has_synced()
+            if synced:
+                self._ready_at_s = now + t.startup_grace_s
+                asyncio.get_running_loop().call_later(t.startup_grace_s + 0.01, self._dirty.set)
+        if self._source is not None and (self._ready_at_s is None or now < self._ready_at_s):
+            return  # starting: learn the other speakers first
         if not state.synced or state.config is None:
             if reason is not SelfReason.OK:
                 self.announcer.release_all()
@@ -330,6 +340,9 @@ class L2Component:
                 self._pending_since.pop(ip, None)
                 continue
             current = ipaddress.ip_address(ip) in self.announcer.owned
+            if prev is None and not current:
+                # never placed here before: whoever would own it without us may announce it
+                prev = p.candidates[1] if len(p.candidates) > 1 else None
             prev_live = (
                 prev is not None
                 and prev != me
@@ -353,7 +366,7 @@ class L2Component:
         for ip_obj in released:
             log.info("stopped announcing", ip=str(ip_obj), new_owner=placements.get(str(ip_obj)))
         for ip, p in placements.items():
-            if p.owner is not None:
+            if p.owner is not None and (p.owner != me or ip in desired):
                 self._prev_owner[ip] = p.owner
         for ip in list(self._prev_owner):
             if ip not in placements:
@@ -829,8 +842,7 @@ class L2Component:
             self.announcer.release_all()
             self.announcer.set_links({})
             if self._lease_informer is not None:
-                with contextlib.suppress(Exception):
-                    self._lease_informer.stop(timeout_s=2.0)
+                await stop_informers([self._lease_informer])
 
 
 def parse_static(ips: Iterable[str]) -> tuple[str, ...]:

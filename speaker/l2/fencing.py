@@ -54,6 +54,9 @@ class Timings:
             absent owner happen at once.
         heartbeat_max_age_s: Heartbeats whose timestamp differs from ours by more than this are
             ignored (replay window; default 5 s).
+        startup_grace_s: A starting speaker announces nothing until this long after its Lease
+            is held and the Lease informer has synced, so Leases created concurrently by other
+            starting speakers (and their heartbeats) are known first (default 1 s).
     """
 
     heartbeat_interval_s: float = 0.1
@@ -64,6 +67,7 @@ class Timings:
     hold_down_s: float = 10.0
     handover_delay_s: float = 0.2
     heartbeat_max_age_s: float = 5.0
+    startup_grace_s: float = 1.0
 
     def check(self) -> list[str]:
         """Inconsistencies between the timings (empty when sound)."""

@@ -1,0 +1,404 @@
+"""Several L2 speakers (one asyncio loop, distinct node names) against ingot.apiserver.
+
+Frames travel over an in-memory segment (``Segment`` of ``FakeWire``s), so heartbeats really
+flow between speakers and a "hard kill" is: cut the node off the segment, then stop its tasks
+without any goodbye (its Lease stays held until someone fences it). A monitor samples every
+speaker's announcer every 5 ms and records any instant with two owners of the IP (I-1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import pytest
+
+from ingot import errors
+from ingot.api import l2 as place
+from ingot.clock import RealClock
+from ingot.kube import source as src
+from ingot.kube.source import KubeSource
+from speaker.app import SpeakerApp
+from speaker.l2.announcer import GarpSchedule
+from speaker.l2.component import SERVICE_L2_STATUS, L2Component, L2Options, lease_name
+from speaker.l2.fencing import Timings
+from speaker.l2.interfaces import IFF_BROADCAST, IFF_UP, LinkInfo
+from speaker.l2.wire import FakeWire
+
+NS = "ingot-system"
+VIP = "198.51.100.210"
+NODES = ("n1", "n2", "n3")
+FAST = Timings(
+    heartbeat_interval_s=0.05,
+    suspect_after_s=0.2,
+    lease_duration_s=3.0,
+    renew_interval_s=0.5,
+    api_grace_s=2.0,
+    hold_down_s=1.0,
+    handover_delay_s=0.1,
+    startup_grace_s=0.3,
+)
+
+
+class Segment:
+    """Delivers every frame sent by one member to all other connected members (next loop turn)."""
+
+    def __init__(self) -> None:
+        self.wires: dict[str, BusWire] = {}
+
+    def deliver(self, sender: str, ifname: str, frame: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        if sender not in self.wires:
+            return
+        for name, w in self.wires.items():
+            if name != sender and ifname in w.handlers:
+                loop.call_soon(_safe_inject, w, ifname, frame)
+
+
+def _safe_inject(w: FakeWire, ifname: str, frame: bytes) -> None:
+    if ifname in w.handlers:
+        w.inject(ifname, frame)
+
+
+@dataclass
+class BusWire(FakeWire):
+    node: str = ""
+    segment: Segment | None = None
+
+    def send(self, ifname: str, frame: bytes) -> None:
+        super().send(ifname, frame)
+        if self.segment is not None:
+            self.segment.deliver(self.node, ifname, frame)
+
+
+class Switchable:
+    """A Source whose calls fail with Unavailable while ``down`` (an API outage for one node)."""
+
+    def __init__(self, inner: src.Source) -> None:
+        self.inner = inner
+        self.down = False
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        attr = getattr(self.inner, name)
+
+        def call(*a, **kw):  # type: ignore[no-untyped-def]
+            if self.down:
+                raise errors.Unavailable("API unreachable (test)")
+            return attr(*a, **kw)
+
+        return call
+
+
+@dataclass
+class Speaker:
+    node: str
+    comp: L2Component
+    app: SpeakerApp
+    source: Switchable
+    wire: BusWire
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Cluster:
+    apiserver: object
+    segment: Segment = field(default_factory=Segment)
+    speakers: dict[str, Speaker] = field(default_factory=dict)
+    double_owner_samples: int = 0
+    samples: int = 0
+
+    def owners(self, ip: str = VIP) -> list[str]:
+        import ipaddress
+
+        addr = ipaddress.ip_address(ip)
+        return sorted(
+            n
+            for n, s in self.speakers.items()
+            if s.task is not None and not s.task.done() and addr in s.comp.announcer.owned
+        )
+
+    async def monitor(self) -> None:
+        while True:
+            self.samples += 1
+            if len(self.owners()) > 1:
+                self.double_owner_samples += 1
+            await asyncio.sleep(0.005)
+
+
+def mac(i: int) -> bytes:
+    return bytes((2, 0, 0, 0, 0, i))
+
+
+def start(cluster: Cluster, node: str) -> Speaker:
+    client = cluster.apiserver.api_client()  # type: ignore[attr-defined]
+    source = Switchable(KubeSource(client, request_timeout_s=2.0))
+    wire = BusWire(node=node, segment=cluster.segment)
+    cluster.segment.wires[node] = wire
+    idx = NODES.index(node) + 1 if node in NODES else 9
+    link = LinkInfo("eth0", 2, mac(0x10 + idx), IFF_UP | IFF_BROADCAST, True)
+    comp = L2Component(
+        options=L2Options(
+            node=node,
+            namespace=NS,
+            timings=FAST,
+            schedule=GarpSchedule(burst_count=1, burst_interval_s=0.1, refresh_interval_s=0),
+            exclude=(),
+            heartbeat_key=b"test-key",
+        ),
+        wire=wire,
+        clock=RealClock(),
+        source=source,  # type: ignore[arg-type]
+        link_scanner=lambda: [link],
+    )
+    app = SpeakerApp(components=[comp], source=source, namespace=NS)  # type: ignore[arg-type]
+    sp = Speaker(node, comp, app, source, wire)
+    sp.task = asyncio.get_running_loop().create_task(app.run())
+    cluster.speakers[node] = sp
+    return sp
+
+
+async def hard_kill(cluster: Cluster, node: str) -> None:
+    sp = cluster.speakers[node]
+    cluster.segment.wires.pop(node, None)  # no more frames in or out
+    sp.wire.handlers.clear()
+    assert sp.task is not None
+    sp.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await sp.task
+
+
+async def wait_until(pred, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if pred():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(pred())
+
+
+def seed(source: src.Source, *, etp: str = "Cluster", endpoint_nodes=("n1",)) -> None:
+    for ns in (NS, "demo"):
+        source.create(
+            src.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+        )
+    source.create(
+        src.IP_ADDRESS_POOL,
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": "p", "namespace": NS},
+            "spec": {"addresses": ["198.51.100.210-198.51.100.220"]},
+        },
+        namespace=NS,
+    )
+    source.create(
+        src.L2_ADVERTISEMENT,
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "L2Advertisement",
+            "metadata": {"name": "l2", "namespace": NS},
+            "spec": {"ipAddressPools": ["p"]},
+        },
+        namespace=NS,
+    )
+    for n in NODES:
+        source.create(
+            src.NODE,
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": n, "labels": {}}},
+        )
+    svc = source.create(
+        src.SERVICE,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "demo"},
+            "spec": {
+                "type": "LoadBalancer",
+                "externalTrafficPolicy": etp,
+                "selector": {"app": "web"},
+                "ports": [{"port": 80, "protocol": "TCP"}],
+            },
+        },
+        namespace="demo",
+    )
+    svc["status"] = {"loadBalancer": {"ingress": [{"ip": VIP}]}}
+    source.replace_status(src.SERVICE, svc, namespace="demo")
+    source.create(
+        src.ENDPOINT_SLICE,
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "web-1",
+                "namespace": "demo",
+                "labels": {"kubernetes.io/service-name": "web"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": [f"10.0.0.{i}"], "nodeName": n, "conditions": {"ready": True}}
+                for i, n in enumerate(endpoint_nodes, 1)
+            ],
+        },
+        namespace="demo",
+    )
+
+
+def expected_order(nodes=NODES) -> list[str]:
+    return list(
+        place.place_ip(
+            ip=VIP,
+            services=[place.ServiceView("demo/web", pool="p")],
+            advertisements=[place.L2Ad("l2", frozenset({"p"}))],
+            nodes={n: place.NodeView(n) for n in nodes},
+            members={n: place.Member() for n in nodes},
+        ).candidates
+    )
+
+
+@pytest.fixture
+async def cluster(apiserver):
+    c = Cluster(apiserver)
+    admin = KubeSource(apiserver.api_client())
+    seed(admin)
+    mon = asyncio.get_running_loop().create_task(c.monitor())
+    try:
+        yield c, admin
+    finally:
+        mon.cancel()
+        for node in list(c.speakers):
+            await hard_kill(c, node)
+
+
+async def test_one_owner_then_hard_kill_fences_and_moves(cluster):
+    c, admin = cluster
+    for n in NODES:
+        start(c, n)
+    order = expected_order()
+    assert await wait_until(lambda: c.owners() == [order[0]], 20), c.owners()
+    # status object, event and condition by the owner
+    assert await wait_until(
+        lambda: any(
+            o.get("status", {}).get("node") == order[0]
+            for o in admin.list(SERVICE_L2_STATUS, namespace=NS).items
+        ),
+        10,
+    )
+
+    def assigned_events() -> list[dict]:
+        events = admin.list(src.EVENT, namespace="demo").items
+        return [e for e in events if e["reason"] == "nodeAssigned"]
+
+    assert await wait_until(lambda: assigned_events(), 5)
+    assigned = assigned_events()
+    # one event per owner change (speakers start one after the other), the last names the owner
+    assert 1 <= len(assigned) <= len(NODES)
+    assert sorted(assigned, key=lambda e: e["metadata"]["name"])[-1]["source"]["host"] == order[0]
+
+    def announced() -> list[dict]:
+        svc = admin.get(src.SERVICE, "web", namespace="demo")
+        conds = svc["status"].get("conditions", [])
+        return [x for x in conds if x["type"] == "ingot.io/Announced"]
+
+    assert await wait_until(lambda: announced(), 5)
+    assert announced()[0]["status"] == "True"
+
+    await hard_kill(c, order[0])
+    assert await wait_until(lambda: c.owners() == [order[1]], 5), c.owners()
+    lease = admin.get(src.LEASE, lease_name(order[0]), namespace=NS)
+    assert lease["spec"]["holderIdentity"] == ""
+    assert lease["spec"]["leaseTransitions"] >= 1
+    # the new owner wrote its status; the dead node's object is stale but the new one exists
+    assert await wait_until(
+        lambda: any(
+            o.get("status", {}).get("node") == order[1]
+            for o in admin.list(SERVICE_L2_STATUS, namespace=NS).items
+        ),
+        10,
+    )
+    # the dead node comes back: it rejoins only after the hold-down, then takes its IP back
+    start(c, order[0])
+    await asyncio.sleep(FAST.hold_down_s * 0.5)
+    assert c.owners() == [order[1]]
+    assert await wait_until(lambda: c.owners() == [order[0]], 10), c.owners()
+    assert c.double_owner_samples == 0
+    assert c.samples > 100
+
+
+async def test_exclude_label_and_endpoint_moves(cluster):
+    c, admin = cluster
+    for n in NODES:
+        start(c, n)
+    order = expected_order()
+    assert await wait_until(lambda: c.owners() == [order[0]], 20)
+    node = admin.get(src.NODE, order[0])
+    node["metadata"]["labels"][place.EXCLUDE_LB_LABEL] = ""
+    admin.replace(src.NODE, node)
+    assert await wait_until(lambda: c.owners() == [order[1]], 5), c.owners()
+    # ETP Local with the only endpoint on the third-ranked node
+    svc = admin.get(src.SERVICE, "web", namespace="demo")
+    svc["spec"]["externalTrafficPolicy"] = "Local"
+    admin.replace(src.SERVICE, svc, namespace="demo")
+    sl = admin.get(src.ENDPOINT_SLICE, "web-1", namespace="demo")
+    sl["endpoints"] = [
+        {"addresses": ["10.0.0.9"], "nodeName": order[2], "conditions": {"ready": True}}
+    ]
+    admin.replace(src.ENDPOINT_SLICE, sl, namespace="demo")
+    assert await wait_until(lambda: c.owners() == [order[2]], 5), c.owners()
+    # endpoint goes NotReady everywhere: nobody announces, a Warning explains why
+    sl = admin.get(src.ENDPOINT_SLICE, "web-1", namespace="demo")
+    sl["endpoints"][0]["conditions"] = {"ready": False}
+    admin.replace(src.ENDPOINT_SLICE, sl, namespace="demo")
+    assert await wait_until(lambda: c.owners() == [], 5), c.owners()
+    assert await wait_until(
+        lambda: any(
+            e["reason"] == "announceFailed" for e in admin.list(src.EVENT, namespace="demo").items
+        ),
+        5,
+    )
+    assert c.double_owner_samples == 0
+
+
+async def test_api_outage_keeps_owner_and_no_second_owner(cluster):
+    """I-4: with the API unreachable for every speaker beyond the lease duration, the owner keeps
+    announcing and nobody else starts."""
+    c, _ = cluster
+    for n in NODES:
+        start(c, n)
+    order = expected_order()
+    assert await wait_until(lambda: c.owners() == [order[0]], 20)
+    for sp in c.speakers.values():
+        sp.source.down = True
+    await asyncio.sleep(FAST.lease_duration_s * 1.5)
+    assert c.owners() == [order[0]]
+    for sp in c.speakers.values():
+        sp.source.down = False
+    await asyncio.sleep(FAST.renew_interval_s * 3)
+    assert c.owners() == [order[0]]
+    assert c.double_owner_samples == 0
+
+
+async def test_c19_owner_isolated_from_api_and_peers_stops_and_recovers(cluster):
+    """C19 (ETP Local, single endpoint): the owner loses API and segment; it stops (cannot prove
+    ownership), nobody else may announce; when connectivity returns it announces again."""
+    c, admin = cluster
+    svc = admin.get(src.SERVICE, "web", namespace="demo")
+    svc["spec"]["externalTrafficPolicy"] = "Local"
+    admin.replace(src.SERVICE, svc, namespace="demo")
+    order = expected_order()
+    sl = admin.get(src.ENDPOINT_SLICE, "web-1", namespace="demo")
+    sl["endpoints"][0]["nodeName"] = order[0]
+    admin.replace(src.ENDPOINT_SLICE, sl, namespace="demo")
+    for n in NODES:
+        start(c, n)
+    assert await wait_until(lambda: c.owners() == [order[0]], 20)
+    owner = c.speakers[order[0]]
+    for _ in range(2):
+        owner.source.down = True
+        saved = c.segment.wires.pop(order[0])
+        assert await wait_until(lambda: c.owners() == [], FAST.api_grace_s + 2), c.owners()
+        owner.source.down = False
+        c.segment.wires[order[0]] = saved
+        assert await wait_until(lambda: c.owners() == [order[0]], 15), c.owners()
+    assert c.double_owner_samples == 0
