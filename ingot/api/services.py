@@ -205,7 +205,7 @@ def service_request(
 
     # families
     policy_raw = spec.get("ipFamilyPolicy") or "SingleStack"
-    if policy_raw not in FAMILY_POLICIES:
+    if not isinstance(policy_raw, str) or policy_raw not in FAMILY_POLICIES:
         err("spec.ipFamilyPolicy", f"{policy_raw!r} is not one of {sorted(FAMILY_POLICIES)}")
         policy_raw = "SingleStack"
     policy = cast(FamilyPolicy, policy_raw)
@@ -228,7 +228,7 @@ def service_request(
         raw_fams = spec.get("ipFamilies")
         if isinstance(raw_fams, list):
             for i, f in enumerate(raw_fams):
-                if f not in _FAMILY_NAMES:
+                if not isinstance(f, str) or f not in _FAMILY_NAMES:
                     err(f"spec.ipFamilies[{i}]", f"{f!r} is not IPv4 or IPv6")
                 elif _FAMILY_NAMES[f] not in families:
                     families.append(_FAMILY_NAMES[f])
@@ -247,7 +247,7 @@ def service_request(
         p = _mapping(rp)
         proto = p.get("protocol") or "TCP"
         number = p.get("port")
-        if proto not in _PROTOCOLS:
+        if not isinstance(proto, str) or proto not in _PROTOCOLS:
             err(f"spec.ports[{i}].protocol", f"{proto!r} is not one of TCP, UDP, SCTP")
             continue
         if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
@@ -256,7 +256,7 @@ def service_request(
         ports.add(Port(str(proto), number))
 
     etp = spec.get("externalTrafficPolicy") or "Cluster"
-    if etp not in ("Cluster", "Local"):
+    if not isinstance(etp, str) or etp not in ("Cluster", "Local"):
         err("spec.externalTrafficPolicy", f"{etp!r} is not Cluster or Local")
         etp = "Cluster"
     selector = {str(k): str(v) for k, v in _mapping(spec.get("selector")).items()}

@@ -7,6 +7,8 @@ import ipaddress
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingot.api import services
 from ipam.request import Port, ServiceRequest
@@ -262,3 +264,60 @@ def test_deprecated_annotations_listed() -> None:
         "metallb.universe.tf/address-pool",
         "metallb.universe.tf/allow-shared-ip",
     )
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    [
+        "type",
+        "clusterIP",
+        "clusterIPs",
+        "ipFamilies",
+        "ipFamilyPolicy",
+        "loadBalancerIP",
+        "ports",
+        "externalTrafficPolicy",
+        "selector",
+        "loadBalancerClass",
+    ]
+)
+ANNOTATIONS = st.sampled_from(
+    [
+        "metallb.io/loadBalancerIPs",
+        "metallb.io/address-pool",
+        "metallb.io/allow-shared-ip",
+        "metallb.universe.tf/loadBalancerIPs",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    spec=st.dictionaries(FIELDS, JSON, max_size=6),
+    annotations=st.dictionaries(ANNOTATIONS, st.text(max_size=30), max_size=3),
+    status=JSON,
+    meta_extra=st.dictionaries(st.sampled_from(["labels", "name"]), JSON, max_size=2),
+)
+def test_never_crashes_on_junk(
+    spec: dict[str, Any], annotations: dict[str, str], status: Any, meta_extra: dict[str, Any]
+) -> None:
+    raw = {
+        "metadata": {"name": "x", "namespace": "demo", "annotations": annotations, **meta_extra},
+        "spec": spec,
+        "status": status,
+    }
+    got = services.service_request(raw, namespace_labels={})
+    if isinstance(got, list):
+        assert got
+        assert all(str(e).startswith("Service demo/") for e in got)
+    else:
+        assert isinstance(got, ServiceRequest)
+    services.wants_allocation(raw)
+    services.status_ips(raw)
+    services.deprecated_annotations(raw)
