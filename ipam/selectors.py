@@ -141,7 +141,7 @@ class LabelSelector:
             if not isinstance(key, str) or not key:
                 raise ValueError(f"{path}.key: required non-empty string")
             op = expr.get("operator")
-            if op not in OPERATORS:
+            if not isinstance(op, str) or op not in OPERATORS:
                 raise ValueError(f"{path}.operator: {op!r} is not one of {sorted(OPERATORS)}")
             values = expr.get("values") or []
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):

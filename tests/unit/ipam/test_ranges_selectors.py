@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import pickle
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipam import pool, ranges, selectors
 from ipam.occupancy import RangeOccupancy
@@ -224,3 +227,62 @@ def test_service_allocation_admission(
     assert (why is None) is admitted
     if why is not None:
         assert "serviceAllocation" in why
+
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=16), c, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    raw=st.one_of(
+        JUNK,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "matchLabels": JUNK,
+                "matchExpressions": st.lists(
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "key": JUNK,
+                            "operator": st.sampled_from(["In", "NotIn", "Exists", "X"]) | JUNK,
+                            "values": JUNK,
+                        },
+                    ),
+                    max_size=3,
+                ),
+            },
+        ),
+    )
+)
+def test_selector_from_raw_only_raises_value_error(raw: Any) -> None:
+    try:
+        sel = selectors.LabelSelector.from_raw(raw)
+    except ValueError:
+        return
+    assert isinstance(sel.matches({"a": "b"}), bool)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=40),
+        st.from_regex(
+            r"\s*[0-9a-f:.]{1,20}(/[0-9]{1,3}|\s*-\s*[0-9a-f:.]{1,20})?\s*", fullmatch=True
+        ),
+    )
+)
+def test_parse_address_entry_only_raises_value_error(text: str) -> None:
+    try:
+        r = ranges.parse_address_entry(text)
+    except ValueError as exc:
+        message = str(exc)
+    else:
+        message = ""
+        assert r.size >= 1
+        return
+    assert message
