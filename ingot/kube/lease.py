@@ -344,6 +344,9 @@ class LeaseElector:
         with self._pass_lock:
             now = self._clock.now()
             with self._cond:
+                self._check_deadlines()  # report lapsed holds before trying to renew them
+            self._flush()
+            with self._cond:
                 due = [n for n, st in self._states.items() if st.next_attempt <= now]
                 due_observe = [n for n, st in self._observed.items() if st.next_attempt <= now]
             for name in sorted(due):
@@ -543,6 +546,11 @@ class LeaseElector:
     def _won(self, name: str, st: _State, written: Mapping[str, Any], now: float) -> None:
         rec = LeaseRecord.from_raw(written)
         with self._cond:
+            if st.held and self._clock.now() - st.last_renew >= self.renew_deadline_s:
+                # The request outlived the renew deadline: ``is_holder`` was already False
+                # for a moment, so report the gap as a loss followed by a new acquisition.
+                st.held = False
+                self._later(self._fire, self._on_lost, name)
             self._observe_record(st, rec, now)
             st.raw = dict(written)
             st.last_renew = now

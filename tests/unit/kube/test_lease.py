@@ -343,3 +343,16 @@ def test_fast_renewal_conflict_falls_back_to_read(fake, clock) -> None:
     assert a.is_holder("x")
     assert [c[0] for c in fake.calls[-3:]] == ["replace", "get", "replace"]
     assert la.events == [("acquired", "x")]
+
+
+def test_lapse_is_reported_even_if_the_next_renewal_succeeds(fake, clock) -> None:
+    """is_holder() was False for a while: callbacks must say so (lost, then acquired)."""
+    log = Log()
+    a = elector(fake, clock, "a", log)
+    a.want("x")
+    a.run_once()
+    clock.advance(11.0)  # past the 10 s renew deadline without any pass (thread starved)
+    assert not a.is_holder("x")
+    a.run_once()  # the API answers fine now
+    assert a.is_holder("x")
+    assert log.events == [("acquired", "x"), ("lost", "x"), ("acquired", "x")]
