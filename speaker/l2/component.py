@@ -417,6 +417,7 @@ class L2Component:
                     now_s=self._clock.now(),
                     api_ok=self.api_ok(),
                     timings=t,
+                    links_up=bool(self.links),
                 )
                 for node in targets:
                     if node not in self._fencing:

@@ -181,14 +181,24 @@ def fence_targets(
     now_s: float,
     api_ok: bool,
     timings: Timings,
+    links_up: bool = True,
 ) -> list[str]:
     """Peers to fence now (sorted).
 
     Those are live-held Leases whose holder went silent on the data plane, or whose Lease
-    expired in our view with no fresh heartbeat. Empty while ``api_ok`` is False (the write
-    could not happen; failover waits, I-4).
+    expired in our view with no fresh heartbeat. Nobody is fenced:
+
+    * while ``api_ok`` is False (the write could not happen; failover waits, I-4);
+    * when we have no usable link (``links_up`` False): *we* are the cut-off one;
+    * when three or more speakers are live and we hear none of them: most likely we are the
+      isolated one, and the others will fence us (a silent two-node partition can still fence
+      both sides; each then rejoins after the hold-down).
     """
-    if not api_ok:
+    if not api_ok or not links_up:
+        return []
+    live = [n for n, lv in leases.items() if lv.holder == n and n != me]
+    heard = [n for n in live if _fresh(heartbeats.get(n), now_s, timings)]
+    if len(live) >= 2 and not heard:
         return []
     out = []
     for node, lease in sorted(leases.items()):

@@ -98,6 +98,15 @@ def test_fence_targets(heartbeats, leases, api_ok, want):
     assert got == want
 
 
+def test_isolated_node_fences_nobody():
+    leases = {n: lease(n) for n in ("n1", "n2", "n3")}
+    silent = {"n2": hb(NOW - 1), "n3": hb(NOW - 1)}
+    kw = dict(leases=leases, me="n1", now_s=NOW, api_ok=True, timings=T)
+    assert fence_targets(heartbeats=silent, **kw) == []  # hears nobody of 2 live peers
+    assert fence_targets(heartbeats={"n2": hb(NOW - 1), "n3": hb()}, **kw) == ["n2"]
+    assert fence_targets(heartbeats={"n2": hb(NOW - 1), "n3": hb()}, links_up=False, **kw) == []
+
+
 def test_never_fence_self():
     got = fence_targets(
         leases={"n1": lease("n1", renewed=NOW - 30)},
@@ -187,6 +196,7 @@ def test_scenario_kill_owner_one_fence_then_rejoin_after_hold_down():
     fenced_at = None
     while t < 2.0:
         hbs = {n: PeerHeartbeat(h) for n, h in heard.items()}
+        hbs["n3"] = PeerHeartbeat(t)  # n3 is alive and heard
         targets = fence_targets(
             leases=leases, heartbeats=hbs, me="n1", now_s=t, api_ok=True, timings=T
         )

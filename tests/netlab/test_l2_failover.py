@@ -1,0 +1,360 @@
+"""Elected L2 failover with real kernels: 3 speakers + ingot.apiserver, kill -9 and link down.
+
+Topology (all inside namespaces this test creates):
+
+* data segment ``br`` (198.51.100.0/24, 2001:db8:1::/64): n1..n3 ``eth0`` and the client;
+* management segment ``mgmt`` (203.0.113.0/24): n1..n3 ``eth1`` and the ``api`` namespace,
+  where an ``ingot.apiserver`` runs inside this test process (a worker thread that entered the
+  ``api`` network namespace with setns(2), so its sockets live there).
+
+Speakers exclude ``eth1`` (``--exclude-interface``), so heartbeats and ARP/NDP use the data
+segment only. A tcpdump on the bridge records every ARP reply / NA for the VIPs; the test checks
+that no two MACs answered within the same window (beyond the 50 ms handover allowance, I-1).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingot.api import l2 as place
+from ingot.lab.netns import Topology, run
+
+REPO = Path(__file__).resolve().parents[2]
+NODES = {"n1": 11, "n2": 12, "n3": 13}
+VIP4 = "198.51.100.200"
+VIP6 = "2001:db8:1::200"
+NS = "ingot-system"
+CLONE_NEWNET = 0x40000000
+
+
+def mac(host: int) -> str:
+    return f"02:00:00:00:00:{host:02x}"
+
+
+def _enter_netns(name: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns failed")
+    finally:
+        os.close(fd)
+
+
+class NetnsThread:
+    """Runs callables in one worker thread that lives in network namespace ``name``."""
+
+    def __init__(self, name: str) -> None:
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, initializer=_enter_netns, initargs=(name,)
+        )
+
+    def __call__(self, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+        return self.pool.submit(fn, *a, **kw).result(timeout=60)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def build(topo: Topology) -> dict[str, str]:
+    br = topo.add_bridge("br")
+    mgmt = topo.add_bridge("mgmt")
+    names = {"br": br}
+    api = topo.add_namespace("api")
+    names["api"] = api
+    topo.connect(api, mgmt, addresses=["203.0.113.1/24"])
+    for role, host in {**NODES, "client": 100}.items():
+        ns = topo.add_namespace(role)
+        names[role] = ns
+        topo.connect(
+            ns, br, addresses=[f"198.51.100.{host}/24", f"2001:db8:1::{host}/64"], mac=mac(host)
+        )
+        run(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"], ns=ns)
+        if role in NODES:
+            topo.connect(ns, mgmt, ifname="eth1", addresses=[f"203.0.113.{host}/24"])
+            run(["ip", "addr", "add", f"{VIP4}/32", "dev", "lo"], ns=ns)
+            run(["ip", "-6", "addr", "add", f"{VIP6}/128", "dev", "lo"], ns=ns)
+            for key in ("all", "eth0"):
+                run(["sysctl", "-qw", f"net.ipv4.conf.{key}.arp_ignore=1"], ns=ns)
+                run(["sysctl", "-qw", f"net.ipv4.conf.{key}.arp_announce=2"], ns=ns)
+    return names
+
+
+def objects() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in (NS, "demo")
+    ]
+    out.append(
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": "p", "namespace": NS},
+            "spec": {"addresses": [f"{VIP4}/32", f"{VIP6}/128"]},
+        }
+    )
+    out.append(
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "L2Advertisement",
+            "metadata": {"name": "l2", "namespace": NS},
+        }
+    )
+    out += [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": n}} for n in NODES]
+    return out
+
+
+def seed(admin: Any) -> None:
+    from ingot.kube import source as src
+
+    kinds = {
+        "Namespace": src.NAMESPACE,
+        "IPAddressPool": src.IP_ADDRESS_POOL,
+        "L2Advertisement": src.L2_ADVERTISEMENT,
+        "Node": src.NODE,
+    }
+    for obj in objects():
+        admin.create(kinds[obj["kind"]], obj, namespace=obj["metadata"].get("namespace"))
+    for name, ip, fam in (("web4", VIP4, "IPv4"), ("web6", VIP6, "IPv6")):
+        svc = admin.create(
+            src.SERVICE,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": "demo"},
+                "spec": {
+                    "type": "LoadBalancer",
+                    "selector": {"app": "web"},
+                    "ports": [{"port": 80, "protocol": "TCP"}],
+                },
+            },
+            namespace="demo",
+        )
+        svc["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
+        admin.replace_status(src.SERVICE, svc, namespace="demo")
+        admin.create(
+            src.ENDPOINT_SLICE,
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{name}-1",
+                    "namespace": "demo",
+                    "labels": {"kubernetes.io/service-name": name},
+                },
+                "addressType": fam,
+                "endpoints": [
+                    {"addresses": ["10.0.0.1"], "nodeName": n, "conditions": {"ready": True}}
+                    for n in NODES
+                ],
+            },
+            namespace="demo",
+        )
+
+
+def ranked(ip: str) -> list[str]:
+    return list(
+        place.place_ip(
+            ip=ip,
+            services=[place.ServiceView("demo/web", pool="p")],
+            advertisements=[place.L2Ad("l2", frozenset({"p"}))],
+            nodes={n: place.NodeView(n) for n in NODES},
+            members={n: place.Member() for n in NODES},
+        ).candidates
+    )
+
+
+@pytest.fixture
+def lab() -> Iterator[dict[str, Any]]:
+    from ingot.apiserver.server import APIServer
+    from ingot.kube.source import KubeSource
+
+    with tempfile.TemporaryDirectory(prefix="ingot-l2f-") as tmp, Topology() as topo:
+        names = build(topo)
+        api = NetnsThread(names["api"])
+        srv = APIServer(host="203.0.113.1", port=6443)
+        try:
+            api(srv.start)
+            for path in sorted((REPO / "charts" / "ingot" / "crds").glob("*.yaml")):
+                api(srv.load_manifests, path)
+            kubeconfig = Path(tmp) / "kubeconfig"
+            api(srv.write_kubeconfig, kubeconfig)
+            client = api(srv.api_client)
+            admin = KubeSource(client)
+            api(seed, admin)
+            key = Path(tmp) / "hb.key"
+            key.write_bytes(os.urandom(32).hex().encode())
+            yield {
+                "topo": topo,
+                "ns": names,
+                "tmp": Path(tmp),
+                "kubeconfig": kubeconfig,
+                "key": key,
+                "api": api,
+                "admin": admin,
+            }
+            api(client.close)
+        finally:
+            # speakers first (they talk to the server), then the server
+            for proc in topo.processes:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=5)
+            api(srv.stop)
+            api.close()
+
+
+def start_speaker(lab: dict[str, Any], node: str) -> subprocess.Popen[bytes]:
+    with open(lab["tmp"] / f"{node}.log", "ab") as log:
+        return lab["topo"].spawn(
+            [
+                sys.executable,
+                "-m",
+                "speaker",
+                "--node-name",
+                node,
+                "--kubeconfig",
+                str(lab["kubeconfig"]),
+                "--namespace",
+                NS,
+                "--exclude-interface",
+                "^lo$",
+                "--exclude-interface",
+                "^eth1$",
+                "--heartbeat-key-file",
+                str(lab["key"]),
+                "--metrics-port",
+                "0",
+                "--hold-down",
+                "3",
+            ],
+            ns=lab["ns"][node],
+            stdout=log.fileno(),
+            stderr=log.fileno(),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def start_sniffer(lab: dict[str, Any]) -> tuple[subprocess.Popen[bytes], Path]:
+    pcap = lab["tmp"] / "bridge.pcap"
+    proc = lab["topo"].spawn(
+        ["tcpdump", "-i", "br0", "-U", "-w", str(pcap), "arp or icmp6"],
+        ns=lab["ns"]["br"],
+    )
+    return proc, pcap
+
+
+def answers(pcap: Path) -> dict[str, list[tuple[float, str]]]:
+    """(time, source MAC) of every ARP reply/GARP and NA for each VIP in the capture."""
+    from scapy.layers.inet6 import ICMPv6ND_NA
+    from scapy.layers.l2 import ARP, Ether
+    from scapy.utils import rdpcap
+
+    out: dict[str, list[tuple[float, str]]] = {VIP4: [], VIP6: []}
+    for pkt in rdpcap(str(pcap)):
+        if ARP in pkt and pkt[ARP].psrc == VIP4 and pkt[ARP].op in (1, 2):
+            if pkt[ARP].op == 1 and pkt[ARP].pdst != VIP4:
+                continue  # a request *from* the VIP would be the kernel (arp_announce)
+            out[VIP4].append((float(pkt.time), pkt[Ether].src))
+        elif ICMPv6ND_NA in pkt and pkt[ICMPv6ND_NA].tgt == VIP6:
+            out[VIP6].append((float(pkt.time), pkt[Ether].src))
+    return out
+
+
+def max_overlap_s(frames: list[tuple[float, str]]) -> float:
+    """Longest time two different MACs were both answering (interval of first..last frame)."""
+    spans: dict[str, tuple[float, float]] = {}
+    for t, m in sorted(frames):
+        a, _ = spans.get(m, (t, t))
+        spans[m] = (a, t)
+    worst = 0.0
+    items = list(spans.values())
+    for i, (a1, b1) in enumerate(items):
+        for a2, b2 in items[i + 1 :]:
+            worst = max(worst, min(b1, b2) - max(a1, a2))
+    return worst
+
+
+def neigh_mac(ns: str, ip: str) -> str | None:
+    out = run(["ip", "neigh", "show", ip], ns=ns, check=False).stdout.split()
+    return out[out.index("lladdr") + 1] if "lladdr" in out else None
+
+
+def ping_ok(ns: str, ip: str) -> bool:
+    return run(["ping", "-c", "1", "-W", "1", ip], ns=ns, check=False).returncode == 0
+
+
+def wait_for(pred: Callable[[], bool], *, timeout_s: float, step_s: float = 0.02) -> float | None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if pred():
+            return time.monotonic() - start
+        time.sleep(step_s)
+    return None
+
+
+def logs(lab: dict[str, Any]) -> str:
+    return "\n".join(
+        f"--- {p.name}\n{p.read_text()[-2500:]}" for p in sorted(lab["tmp"].glob("*.log"))
+    )
+
+
+def test_kill_and_link_down_move_the_vips_with_one_owner_at_a_time(lab):
+    client = lab["ns"]["client"]
+    sniffer, pcap = start_sniffer(lab)
+    procs = {n: start_speaker(lab, n) for n in NODES}
+    order4, order6 = ranked(VIP4), ranked(VIP6)
+
+    assert wait_for(lambda: ping_ok(client, VIP4), timeout_s=30) is not None, logs(lab)
+    assert wait_for(lambda: ping_ok(client, VIP6), timeout_s=10) is not None, logs(lab)
+    assert neigh_mac(client, VIP4) == mac(NODES[order4[0]])
+    assert neigh_mac(client, VIP6) == mac(NODES[order6[0]])
+    time.sleep(2.0)  # every speaker past its startup grace (they start ~1 s apart on 2 cores)
+
+    # 1. kill -9 the speaker owning VIP4: the next node takes it, the client follows
+    victim = order4[0]
+    procs[victim].send_signal(signal.SIGKILL)
+    procs[victim].wait(timeout=5)
+    successor = order4[1]
+    took = wait_for(lambda: neigh_mac(client, VIP4) == mac(NODES[successor]), timeout_s=10)
+    assert took is not None, logs(lab)
+    assert wait_for(lambda: ping_ok(client, VIP4), timeout_s=5) is not None
+    lease = lab["api"](
+        lab["admin"].get,
+        __import__("ingot.kube.source", fromlist=["LEASE"]).LEASE,
+        f"ingot-speaker-{victim}",
+        namespace=NS,
+    )
+    assert lease["spec"]["holderIdentity"] == ""
+
+    # 2. link down on the current owner of VIP6 (among the live ones)
+    live6 = [n for n in order6 if n != victim]
+    owner6, next6 = live6[0], live6[1]
+    assert wait_for(lambda: neigh_mac(client, VIP6) == mac(NODES[owner6]), timeout_s=10)
+    run(["ip", "link", "set", "eth0", "down"], ns=lab["ns"][owner6])
+    took6 = wait_for(lambda: neigh_mac(client, VIP6) == mac(NODES[next6]), timeout_s=10)
+    assert took6 is not None, logs(lab)
+    assert wait_for(lambda: ping_ok(client, VIP6), timeout_s=5) is not None
+
+    time.sleep(0.5)
+    sniffer.send_signal(signal.SIGTERM)
+    sniffer.wait(timeout=5)
+    seen = answers(pcap)
+    assert seen[VIP4]
+    assert seen[VIP6]
+    assert max_overlap_s(seen[VIP4]) <= 0.05, seen[VIP4]
+    assert max_overlap_s(seen[VIP6]) <= 0.05, seen[VIP6]
+    print(f"kill -9 -> client switched after {took:.3f} s; link down -> {took6:.3f} s")
+    if os.environ.get("L2_DEBUG"):
+        print(logs(lab))
