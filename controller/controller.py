@@ -168,9 +168,11 @@ class Controller:
         def svc_key(obj: Mapping[str, Any]) -> None:
             self.queue.add(src.object_key(obj))
 
-        self.services.add_handler(
-            on_add=svc_key, on_update=lambda _o, n: svc_key(n), on_delete=svc_key
-        )
+        def svc_update(_old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+            if not self.reconciler.is_own_write(new):  # the echo of our write changes nothing
+                svc_key(new)
+
+        self.services.add_handler(on_add=svc_key, on_update=svc_update, on_delete=svc_key)
 
         def config(*_: Any) -> None:
             self.queue.add(CONFIG_KEY)

@@ -186,6 +186,7 @@ class Reconciler:
         self._pools_sig: object = None
         self.pending: set[str] = set()
         self._written: dict[str, tuple[frozenset[str], RawObject]] = {}
+        self._echoes: dict[str, set[str]] = {}  # resourceVersions our own writes produced
         self._published = _ConfigPublished()
         self.republish = False
         """Set (from any thread) when ConfigurationState was deleted: write it again."""
@@ -224,6 +225,14 @@ class Reconciler:
                 return result
             del self._written[key]
         return obj
+
+    def is_own_write(self, obj: RawObject) -> bool:
+        """True when ``obj`` is a version our own last write(s) produced.
+
+        Called from informer threads to skip the echo of our own writes (a benign race: at
+        worst one redundant reconcile, which writes nothing).
+        """
+        return src.resource_version_of(obj) in self._echoes.get(src.object_key(obj), ())
 
     def holds(self, key: str) -> tuple[str, ...]:
         """IPs the allocator holds for ``key`` (empty if none)."""
@@ -387,6 +396,7 @@ class Reconciler:
             self.pending.discard(key)
             if svc is None:
                 self._written.pop(key, None)
+                self._echoes.pop(key, None)
             freed = self._release(key)
             return ServiceResult(freed=freed, pools_changed=freed)
         if not is_load_balancer(svc):
@@ -431,6 +441,8 @@ class Reconciler:
             rvs = {src.resource_version_of(svc)}
             try:
                 result = self._source.replace_status(src.SERVICE, body, namespace=ns)
+                echoes = {src.resource_version_of(result)}
+                self._echoes[key] = echoes
                 self._metrics.api_writes.labels("service_status").inc()
                 want = st.current_pool(desired)
                 if st.current_pool(result) != want:
@@ -444,6 +456,7 @@ class Reconciler:
                         }
                     }
                     result = self._source.patch(src.SERVICE, name, patch, namespace=ns)
+                    echoes.add(src.resource_version_of(result))
                     self._metrics.api_writes.labels("service_metadata").inc()
             except errors.NotFound:
                 return False  # deleted meanwhile; the delete event releases
