@@ -137,6 +137,7 @@ async def run(args: argparse.Namespace) -> int:
                     compile_fn, namespace=args.namespace, strict_references=False
                 ),
                 namespace=args.namespace,
+                delete_compile_fn=functools.partial(compile_fn, namespace=args.namespace),
             )
             runners.append(
                 await _serve(hook, host="0.0.0.0", port=args.webhook_port, ssl_context=tls.context)

@@ -72,6 +72,7 @@ def review(
     resources: Any,
     compile_fn: CompileFn,
     namespace: str,
+    delete_compile_fn: CompileFn | None = None,
 ) -> dict[str, Any]:
     """Decide one AdmissionReview v1 request; returns the AdmissionReview response dict.
 
@@ -79,8 +80,11 @@ def review(
         admission_review: the request body (``request.uid``, ``kind``, ``operation``,
             ``object``, ``oldObject``, ``name``, ``namespace``).
         resources: the cluster's current ``ClusterResources`` (from the controller's caches).
-        compile_fn: the compiler (``ingot.api.compile.compile_config``).
+        compile_fn: the compiler (``ingot.api.compile.compile_config``), lenient about
+            references to objects not created yet so objects can be applied in any order.
         namespace: the only namespace where metallb.io objects are accepted.
+        delete_compile_fn: the compiler used for DELETE (default ``compile_fn``); strict about
+            references, so deleting an object others use (a BFDProfile) is refused.
     """
     request = admission_review.get("request") or {}
     uid = str(request.get("uid", ""))
@@ -104,9 +108,10 @@ def review(
         )
     if obj is not None and not isinstance(obj.get("spec", {}), Mapping):
         return _response(uid, allowed=False, message=f"{label}: spec: must be an object")
+    fn = delete_compile_fn if (op == "DELETE" and delete_compile_fn is not None) else compile_fn
     try:
-        before = {str(e) for e in compile_fn(resources).errors}
-        after = compile_fn(with_object(resources, kind=kind, obj=obj, ident=ident)).errors
+        before = {str(e) for e in fn(resources).errors}
+        after = fn(with_object(resources, kind=kind, obj=obj, ident=ident)).errors
     except Exception as exc:  # the compiler must not crash; refuse rather than admit blindly
         log.exception("compiler failed while reviewing %s", label)
         return _response(uid, allowed=False, code=500, message=f"{label}: internal error: {exc}")
@@ -126,6 +131,7 @@ def make_app(
     resources: Callable[[], Any],
     compile_fn: CompileFn,
     namespace: str,
+    delete_compile_fn: CompileFn | None = None,
 ) -> web.Application:
     """Aiohttp app: ``POST /validate`` and MetalLB-style ``/validate-metallb-io-<ver>-<kind>``.
 
@@ -139,7 +145,13 @@ def make_app(
             return web.json_response({"error": "body is not JSON"}, status=400)
         if not isinstance(body, Mapping) or not isinstance(body.get("request"), Mapping):
             return web.json_response({"error": "not an AdmissionReview"}, status=400)
-        result = review(body, resources=resources(), compile_fn=compile_fn, namespace=namespace)
+        result = review(
+            body,
+            resources=resources(),
+            compile_fn=compile_fn,
+            namespace=namespace,
+            delete_compile_fn=delete_compile_fn,
+        )
         return web.json_response(result)
 
     app = web.Application(client_max_size=3 * 1024 * 1024)

@@ -252,3 +252,26 @@ def test_c36_aggregation_refused_in_either_order() -> None:
     assert real(api_compile.ClusterResources(ip_address_pools=(POOL_A,)), req("CREATE", AGG32))[
         "allowed"
     ]
+
+
+def test_delete_of_bfd_profile_in_use_refused_with_real_compiler() -> None:
+    profile = obj("BFDProfile", "fast", {})
+    peer = obj(
+        "BGPPeer", "r1",
+        {"myASN": 64512, "peerASN": 64500, "peerAddress": "198.51.100.1", "bfdProfile": "fast"},
+    )  # fmt: skip
+    peer["apiVersion"] = "metallb.io/v1beta2"
+    current = api_compile.ClusterResources(bfd_profiles=(profile,), bgp_peers=(peer,))
+    strict = functools.partial(api_compile.compile_config, namespace=NS)
+    out = webhook.review(
+        req("DELETE", None, profile),
+        resources=current,
+        compile_fn=REAL,
+        namespace=NS,
+        delete_compile_fn=strict,
+    )["response"]
+    assert out["allowed"] is False
+    assert "BGPPeer metallb-system/r1" in out["status"]["message"]
+    # ... while creating the peer before its profile is fine (any order)
+    early = api_compile.ClusterResources()
+    assert real(early, req("CREATE", peer))["allowed"] is True
