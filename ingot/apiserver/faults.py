@@ -76,6 +76,7 @@ class Faults:
         self._lock = threading.Lock()
         self._injections: list[_Injection] = []
         self._latencies: list[_Latency] = []
+        self._drops: list[_Rule] = []
 
     def compact(self) -> int:
         """Forget the watch history (as an etcd compaction does).
@@ -88,6 +89,33 @@ class Faults:
     def drop_watches(self) -> int:
         """End every open watch stream now (as an apiserver restart would); returns how many."""
         return int(self._call(lambda: self._store().drop_watches()))
+
+    def drop_events(self, *, count: int = 1, resources: Iterable[str] | None = None) -> None:
+        """Lose the next ``count`` watch events of ``resources`` (all when None) in transit.
+
+        The writes are committed (and replayed to a watch that resumes from an older
+        resourceVersion); only the open streams miss them, as with client-go's
+        ``FakeControllerSource`` dropped events. ``resources`` entries: ``plural`` or
+        ``plural.group``.
+        """
+        with self._lock:
+            self._drops.append(
+                _Rule(
+                    verbs=None,
+                    resources=frozenset(resources) if resources is not None else None,
+                    remaining=count,
+                )
+            )
+
+    def should_drop(self, *, group: str, resource: str) -> bool:
+        """Consume one matching drop rule (called by the store for each committed change)."""
+        with self._lock:
+            for rule in self._drops:
+                if rule.remaining > 0 and rule.matches("watch", resource, "", group):
+                    rule.remaining -= 1
+                    self._drops = [r for r in self._drops if r.remaining > 0]
+                    return True
+        return False
 
     def inject(
         self,
@@ -147,6 +175,7 @@ class Faults:
         with self._lock:
             self._injections.clear()
             self._latencies.clear()
+            self._drops.clear()
 
     def pending(self) -> int:
         """How many injected failures are still to be served."""

@@ -121,6 +121,9 @@ class APIServer:
         self.backend.on_type_removed = self._close_watchers_of
         self.audit: list[AuditRecord] = []
         self.faults = Faults(self._call, lambda: self.backend.store)
+        self.backend.store.drop_filter = lambda change: self.faults.should_drop(
+            group=change.type_key[0], resource=change.type_key[1]
+        )
         self.url = ""
         self.ca_path: Path | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,8 @@ class Store:
         #: a watch or continue from a revision below this is Expired (410)
         self.floor = 1
         self.watchers: set[Watcher] = set()
+        #: test hook: True drops a change from live watch streams (see Faults.drop_events)
+        self.drop_filter: Callable[[Change], bool] = lambda change: False
 
     # ---------------------------------------------------------------- reads
 
@@ -99,6 +101,8 @@ class Store:
         while len(self.history) > self.history_size:
             evicted = self.history.popleft()
             self.floor = evicted.rv
+        if self.drop_filter(change):
+            return  # lost in transit: committed and in history, but no live watcher sees it
         for watcher in list(self.watchers):
             if watcher.type_key == change.type_key and not watcher.closed:
                 watcher.queue.put_nowait(change)

@@ -128,3 +128,30 @@ def test_audit_records_resource_requests(
         ("list", "", "services", "", ""),
         ("list", "coordination.k8s.io", "leases", "", "kube-system"),
     ]
+
+
+def test_drop_events_loses_live_events_only(
+    apiserver: APIServer, kube_client: client.ApiClient
+) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    rv = v1.list_namespaced_config_map("default").metadata.resource_version
+    resp = v1.list_namespaced_config_map(
+        "default", watch=True, resource_version=rv, timeout_seconds=1, _preload_content=False
+    )
+    apiserver.faults.drop_events(count=1, resources=["configmaps"])
+    v1.create_namespaced_service("default", _svc("s"))  # other resource: not dropped, not seen here
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "lost"}})
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "seen"}})
+    names = [
+        json.loads(line)["object"]["metadata"]["name"] for line in resp.read().splitlines() if line
+    ]
+    resp.release_conn()
+    assert names == ["seen"]
+    w = watch.Watch()
+    replay = [
+        e["object"].metadata.name
+        for e in w.stream(
+            v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=1
+        )
+    ]
+    assert replay == ["lost", "seen"]
