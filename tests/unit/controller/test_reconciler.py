@@ -547,3 +547,25 @@ def test_configuration_state_self_heals(h: Harness) -> None:
     state = h.fs.get(rec.CONFIGURATION_STATE, "controller", namespace=NS)
     assert state["status"]["result"] == "Valid"
     assert state["metadata"]["labels"] == {"metallb.io/component-type": "controller"}
+
+
+def test_invalid_service_is_pending_with_field_path(h: Harness) -> None:
+    h.apply(pool("p", "198.51.100.10/31"), l2())
+    h.apply(
+        service("both", lb_ip="198.51.100.10", annotations={A + "loadBalancerIPs": "198.51.100.11"})
+    )
+    assert h.ips("both") == []
+    cond = h.condition("both")
+    assert (cond["status"], cond["reason"]) == ("False", "InvalidService")
+    assert "Service demo/both" in cond["message"]
+    assert h.events_for("both")[0][0] == "AllocationFailed"
+
+
+def test_type_change_back_and_forth(h: Harness) -> None:
+    h.apply(pool("p", "198.51.100.10/31"), l2())
+    h.apply(service("a"))
+    h.edit_service("a", lambda s: s["spec"].update(type="ClusterIP"))
+    assert h.ips("a") == []
+    assert h.condition("a") is None
+    h.edit_service("a", lambda s: s["spec"].update(type="LoadBalancer"))
+    assert h.ips("a") == ["198.51.100.10"]
