@@ -1,7 +1,9 @@
 """The ``ingot`` command.
 
-Subcommands: ``validate`` (offline), ``apiserver`` (the embedded development API server),
-``lab demo`` (root). Exit codes: 0 ok, 1 problems found, 2 usage error.
+Subcommands: ``status``, ``explain service NS/NAME``, ``plan -f ...`` (against a cluster, the
+embedded API server or a recorded snapshot), ``validate`` (offline), ``apiserver`` (the embedded
+development API server), ``lab demo`` (root). Exit codes: 0 ok, 1 problems found, 2 usage
+error (or the cluster could not be read).
 """
 
 from __future__ import annotations
@@ -24,6 +26,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val.add_argument("--lb-class", help="loadBalancerClass ingot serves (as the controller flag)")
     val.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+
+    from ingot.cli import commands
+
+    status = sub.add_parser(
+        "status", help="pools, Services, speakers and configuration state of a cluster"
+    )
+    commands.add_cluster_args(status)
+
+    explain = sub.add_parser("explain", help="why a Service has its IP and who announces it")
+    explain_sub = explain.add_subparsers(dest="what", required=True)
+    explain_svc = explain_sub.add_parser("service", help="explain one Service")
+    explain_svc.add_argument("name", metavar="NAMESPACE/NAME")
+    commands.add_cluster_args(explain_svc)
+
+    plan = sub.add_parser(
+        "plan", help="what-if: changes proposed manifests would cause (writes nothing)"
+    )
+    plan.add_argument("-f", "--filename", action="append", help="file or directory to apply")
+    plan.add_argument(
+        "--delete",
+        action="append",
+        metavar="KIND/NAME",
+        help="object to delete (e.g. ipaddresspool/old; Service: service/NS/NAME)",
+    )
+    commands.add_cluster_args(plan)
 
     sub.add_parser(
         "apiserver",
@@ -53,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         from ingot.cli import validate
 
         return validate.run(args)
+    if args.command in ("status", "explain", "plan"):
+        from ingot.cli import commands
+
+        run = {
+            "status": commands.run_status,
+            "explain": commands.run_explain,
+            "plan": commands.run_plan,
+        }[args.command]
+        return run(args)
     if args.command == "lab":
         from ingot.lab import demo
 

@@ -1,0 +1,291 @@
+"""``ingot explain service`` on recorded snapshots: the right reason for each case.
+
+Snapshots live in ``testdata/snapshots/`` (``base.yaml`` = namespaces + live speaker Leases,
+plus one file per case); the text output of every case is compared with
+``testdata/explain/<id>.golden`` (``INGOT_UPDATE_GOLDEN=1`` rewrites them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingot.cli import analysis
+from ingot.cli.main import main
+
+TESTDATA = Path(__file__).parent / "testdata"
+SNAPSHOTS = TESTDATA / "snapshots"
+NOW = "2026-01-01T00:00:10Z"
+UPDATE_GOLDEN = os.environ.get("INGOT_UPDATE_GOLDEN") == "1"
+
+
+def explain(
+    capsys: pytest.CaptureFixture[str], case: str, service: str, *fmt: str
+) -> tuple[int, str]:
+    rc = main(
+        [
+            "explain",
+            "service",
+            service,
+            "--snapshot",
+            str(SNAPSHOTS / "base.yaml"),
+            "--snapshot",
+            str(SNAPSHOTS / f"{case}.yaml"),
+            "--now",
+            NOW,
+            *fmt,
+        ]
+    )
+    return rc, capsys.readouterr().out
+
+
+def pools(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {p["pool"]: (p["verdict"], p["cause"]) for p in report["allocation"]["pools"]}
+
+
+def l2_nodes(report: dict[str, Any]) -> dict[str, str]:
+    entry = report["announcement"]["l2"][0]
+    return {c["node"]: c["reason"] for c in entry["candidates"]}
+
+
+CASES = [
+    pytest.param(
+        "c14",
+        "demo/web",
+        1,
+        lambda r: (
+            r["allocation"]["decision"]["ips"] == ["198.51.100.210"]
+            and r["announcement"]["modes"] == []
+            and "pool primary is not selected by any L2Advertisement or BGPAdvertisement"
+            in r["announcement"]["summary"]
+        ),
+        id="c14-no-advertisement",
+    ),
+    pytest.param(
+        "c15",
+        "demo/ing",
+        0,
+        lambda r: (
+            r["announcement"]["l2"][0]["owner"] == "node-b"
+            and "exclude-from-external-load-balancers" in l2_nodes(r)["node-a"]
+        ),
+        id="c15-excluded-node-never-owner",
+    ),
+    pytest.param(
+        "c15",
+        "demo/ing-local",
+        1,
+        lambda r: (
+            r["announcement"]["l2"][0]["owner"] is None
+            and "exclude-from-external-load-balancers" in l2_nodes(r)["node-a"]
+            and "no serving endpoint on the node" in l2_nodes(r)["node-b"]
+        ),
+        id="c15-local-no-eligible-node",
+    ),
+    pytest.param(
+        "c17",
+        "qa/gateway",
+        0,
+        lambda r: (
+            r["announcement"]["l2"][0]["owner"] in ("node-a", "node-b")
+            and "nodeSelectors" in l2_nodes(r)["node-c"]
+        ),
+        id="c17-node-selector",
+    ),
+    pytest.param(
+        "c17",
+        "other/gateway",
+        1,
+        lambda r: (
+            r["allocation"]["decision"]["result"] == "Pending"
+            and pools(r) == {"qa": ("rejected", "namespace")}
+        ),
+        id="c17-namespace-not-admitted",
+    ),
+    pytest.param(
+        "c27",
+        "demo/nginx",
+        1,
+        lambda r: (
+            all(
+                not n["routes"] and n["reason"].startswith("noEndpoints")
+                for n in r["announcement"]["bgp"].values()
+            )
+            and len(r["announcement"]["bgp"]) == 3
+        ),
+        id="c27-no-endpoints-withdrawn",
+    ),
+    pytest.param(
+        "c27",
+        "demo/nginx-up",
+        0,
+        lambda r: (
+            {
+                (node, rt["peer"], rt["prefix"], tuple(rt["communities"]), rt["local_pref"])
+                for node, n in r["announcement"]["bgp"].items()
+                for rt in n["routes"]
+            }
+            == {
+                (node, peer, "203.0.113.33/32", ("64500:100",), pref)
+                for node in ("node-a", "node-b", "node-c")
+                for peer, pref in (("router-a", None), ("router-b", 200))
+            }
+        ),
+        id="c27-serving-routes-communities-localpref",
+    ),
+    pytest.param(
+        "sharing",
+        "demo/dns-tcp",
+        1,
+        lambda r: (
+            pools(r) == {"one": ("rejected", "sharing"), "main": ("rejected", "auto-assign-off")}
+            and "demo/web" in r["allocation"]["decision"]["message"]
+            and "backend differs" in r["allocation"]["decision"]["message"]
+        ),
+        id="c06-local-cannot-join-cluster-holder",
+    ),
+    pytest.param(
+        "sharing",
+        "demo/web2",
+        1,
+        lambda r: (
+            "port(s) TCP/80 already used by demo/web" in r["allocation"]["decision"]["message"]
+        ),
+        id="sharing-port-overlap",
+    ),
+    pytest.param(
+        "sharing",
+        "demo/svc-b",
+        1,
+        lambda r: (
+            r["allocation"]["decision"]["reason"] == "SharingConflict"
+            and "demo/svc-a" in r["allocation"]["decision"]["message"]
+            and "no metallb.io/allow-shared-ip key" in r["allocation"]["decision"]["message"]
+            and pools(r)["one"] == ("rejected", "requested-ip-outside")
+            and any("allow-shared-ip?" in n for n in r["ignored_annotations"])
+        ),
+        id="c07-misspelt-key",
+    ),
+    pytest.param(
+        "dualstack",
+        "demo/dns-tcp",
+        1,
+        lambda r: (
+            r["allocation"]["decision"]["reason"] == "FamilyMismatch"
+            and r["request"]["families"] == ["IPv6"]
+            and pools(r)["home"] == ("rejected", "family")
+        ),
+        id="c12-requested-ipv4-on-ipv6-service",
+    ),
+    pytest.param(
+        "dualstack",
+        "demo/svc-a",
+        0,
+        lambda r: (
+            r["allocation"]["decision"]["ips"] == ["203.0.113.0"]
+            and r["request"]["families"] == ["IPv4"]
+            and pools(r)["mixed"] == ("eligible", "")
+        ),
+        id="c13-prefer-dual-single-cluster-ip",
+    ),
+    pytest.param(
+        "dualstack",
+        "demo/v6-only",
+        1,
+        lambda r: (
+            pools(r)["v4only"] == ("rejected", "family")
+            and pools(r)["mixed"] == ("rejected", "other-pool-requested")
+        ),
+        id="pool-without-the-family",
+    ),
+    pytest.param(
+        "fenced",
+        "demo/web",
+        0,
+        lambda r: (
+            r["announcement"]["l2"][0]["owner"] == "node-b"
+            and r["announcement"]["l2"][0]["reported"] == ["node-b"]
+            and "fenced" in l2_nodes(r)["node-a"]
+            and "no live speaker" in l2_nodes(r)["node-c"]
+        ),
+        id="fenced-and-expired-speakers",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "service", "rc", "check"), CASES)
+def test_explain_names_the_reason(capsys, case, service, rc, check) -> None:
+    got_rc, out = explain(capsys, case, service, "-o", "json")
+    report = json.loads(out)
+    assert got_rc == rc, report["problems"]
+    assert check(report), json.dumps(report, indent=1)
+
+
+@pytest.mark.parametrize(("case", "service", "rc", "check"), CASES)
+def test_explain_text_golden(capsys, request, case, service, rc, check) -> None:
+    got_rc, out = explain(capsys, case, service)
+    assert got_rc == rc
+    golden = TESTDATA / "explain" / f"{request.node.callspec.id}.golden"
+    if UPDATE_GOLDEN:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(out)
+    assert golden.exists(), "no golden file: run with INGOT_UPDATE_GOLDEN=1"
+    assert out == golden.read_text()
+
+
+def test_yaml_output_parses(capsys) -> None:
+    import yaml
+
+    rc, out = explain(capsys, "c14", "demo/web", "-o", "yaml")
+    assert rc == 1
+    assert yaml.safe_load(out)["service"] == "demo/web"
+
+
+@pytest.mark.parametrize(
+    ("service", "rc", "words"),
+    [
+        pytest.param("demo/nope", 1, "not found", id="unknown-service"),
+        pytest.param("a/b/c", 2, "expected NAMESPACE/NAME", id="bad-name"),
+    ],
+)
+def test_explain_unknown_and_usage(capsys, service, rc, words) -> None:
+    got = main(
+        ["explain", "service", service, "--snapshot", str(SNAPSHOTS / "c14.yaml"), "--now", NOW]
+    )
+    captured = capsys.readouterr()
+    assert got == rc
+    assert words in captured.out + captured.err
+
+
+def test_missing_snapshot_is_usage_error(capsys, tmp_path) -> None:
+    rc = main(["status", "--snapshot", str(tmp_path / "none.yaml")])
+    assert rc == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_lease_prefix_is_the_speakers() -> None:
+    from speaker.l2 import component
+
+    assert analysis.LEASE_PREFIX == component.LEASE_PREFIX
+    assert analysis.ANNOUNCED_CONDITION == component.CONDITION
+
+
+def test_pool_verdicts_do_not_change_the_allocator() -> None:
+    from ingot.cli import manifests
+    from ingot.cli.main import main as _  # noqa: F401  (import check)
+    from ingot.cli.snapshot import Snapshot, parse_time
+
+    loaded, _p = manifests.load([str(SNAPSHOTS / "base.yaml"), str(SNAPSHOTS / "sharing.yaml")])
+    snap = Snapshot.from_objects(
+        [i.obj for i in loaded], namespace="metallb-system", now_s=parse_time(NOW) or 0
+    )
+    a = analysis.analyse(snap)
+    before = a.allocator.snapshot()
+    assert a.config is not None
+    for key, req in a.requests.items():
+        analysis.pool_verdicts(a.allocator, a.config, req, a.decisions[key])  # type: ignore[arg-type]
+    assert a.allocator.snapshot() == before
