@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ingot.apiserver import builtins, errors, patching, resources, schema, selectors
+from ingot.apiserver import builtins, errors, patching, resources, schema, selectors, typed
 from ingot.apiserver.resources import ResourceType
 from ingot.apiserver.store import Store, clone
 
@@ -161,6 +161,14 @@ class Backend:
                 f"{namespace} because it is being terminated",
             )
 
+    def _unknown_fields(self, removed: list[str]) -> None:
+        """Apply ``fieldValidation`` to dropped unknown fields (400 when Strict, else warn)."""
+        unknown = [f'unknown field "{path}"' for path in removed]
+        if unknown and self.field_validation == "Strict":
+            raise errors.bad_request("strict decoding error: " + ", ".join(unknown))
+        if unknown and self.field_validation == "Warn":
+            self.warnings.extend(unknown)
+
     def _validator(self, rt: ResourceType, version: str) -> Any:
         key = (rt.group, rt.plural, version)
         if key not in self._validators:
@@ -190,14 +198,11 @@ class Backend:
             sch = rt.schemas.get(version) or {}
             removed: list[str] = []
             schema.prune(obj, sch, root=True, removed=removed)
-            unknown = [f'unknown field "{path}"' for path in removed]
-            if unknown and self.field_validation == "Strict":
-                raise errors.bad_request("strict decoding error: " + ", ".join(unknown))
-            if unknown and self.field_validation == "Warn":
-                self.warnings.extend(unknown)
+            self._unknown_fields(removed)
             schema.apply_defaults(obj, sch)
             causes = schema.validate(obj, sch, self._validator(rt, version))
         else:
+            self._unknown_fields(typed.unknown_fields(rt.skey, obj, prune=True))
             builtins.prepare(rt, obj, old, self.alloc)
             causes = builtins.validate(rt, obj, old)
             if rt.key == CRD_KEY:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
+
+from ingot.apiserver.server import APIServer
 
 
 def _event_v1(name: str, **extra: object) -> dict[str, object]:
@@ -252,3 +256,32 @@ def test_invalid_labels_are_422(kube_client: client.ApiClient, labels: dict[str,
         )
     assert err.value.status == 422
     assert json.loads(err.value.body)["details"]["causes"][0]["field"] == "metadata.labels"
+
+
+def test_unknown_fields_of_builtins_are_dropped_with_a_warning(apiserver: APIServer) -> None:
+    body = {"metadata": {"name": "c", "bogus": 1}, "data": {"a": "b"}, "spec": {"x": 1}}
+    req = urllib.request.Request(
+        f"{apiserver.url}/api/v1/namespaces/default/configmaps",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        got = json.loads(resp.read())
+        warnings = resp.headers.get_all("Warning")
+    assert "spec" not in got
+    assert "bogus" not in got["metadata"]
+    assert sorted(warnings) == [
+        '299 - "unknown field "metadata.bogus""',
+        '299 - "unknown field "spec""',
+    ]
+    strict = urllib.request.Request(
+        f"{apiserver.url}/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+        data=json.dumps({**body, "metadata": {"name": "d", "bogus": 1}}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(strict, timeout=10)
+    assert err.value.code == 400
+    assert 'unknown field "metadata.bogus"' in json.loads(err.value.read())["message"]

@@ -130,3 +130,14 @@ def test_kubectl_with_a_crd(kubeconfig: Path, tmp_path: Path) -> None:
     assert 'unknown field "spec.colour"' in strict.stderr
     _kubectl(kubeconfig, "delete", "widget", "w1")
     assert "No resources found" in _kubectl(kubeconfig, "get", "widgets").stderr
+
+
+def test_kubectl_rejects_unknown_fields_of_builtins(kubeconfig: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "svc.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+        "spec: {type: LoadBalancer, loadBalancerIPs: [198.51.100.1], ports: [{port: 80}]}\n"
+    )
+    out = _kubectl(kubeconfig, "apply", "-f", str(manifest), check=False)
+    assert out.returncode != 0
+    assert 'unknown field "spec.loadBalancerIPs"' in out.stderr
