@@ -27,17 +27,24 @@ import platform
 import re
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 from ingot.api import bgp
-from ingot.api.bgp import BgpAdvertisementSpec, BgpPeerSpec, EndpointInfo, NodeInfo, ServiceInfo
-from ingot.lab.netns import run
-from ingot.lab.topology import Lab
-from speaker.bgp.exabgp import ExabgpDriver
-from speaker.bgp.metrics import BgpMetrics
+
+# bench/ holds ipam.py, named like the ipam package: drop this directory from the import path
+# so that ``import ipam`` (via ingot.api) finds the package, not that script.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+from ingot.api.bgp import BgpAdvertisementSpec, BgpPeerSpec, EndpointInfo, NodeInfo, ServiceInfo  # noqa: E402
+from ingot.lab.netns import run  # noqa: E402
+from ingot.lab.topology import Lab  # noqa: E402
+from speaker.bgp.exabgp import ExabgpDriver  # noqa: E402
+from speaker.bgp.metrics import BgpMetrics  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bgp.json"
 ROUTER_ASN, NODE_ASN = 64501, 64500

@@ -395,6 +395,7 @@ class _Live:
     tx: socket.socket
     wake: asyncio.Event
     task: asyncio.Task[None] | None = None
+    closed: bool = False
 
 
 def _rx_socket(family: int) -> socket.socket:
@@ -557,6 +558,7 @@ class BfdService:
 
     def _remove(self, name: str) -> None:
         live = self.sessions.pop(name)
+        live.closed = True
         if live.task is not None:
             live.task.cancel()
         live.tx.close()
@@ -631,6 +633,7 @@ class BfdService:
             peer=live.peer.name,
             old=change.old.name,
             diag=change.diag.name,
+            remote=live.session.remote_state.name,
         )
         if change.new == State.UP:
             self.metrics.session_up.labels(label).set(1)
@@ -638,6 +641,10 @@ class BfdService:
         elif change.old == State.UP:
             self.metrics.session_up.labels(label).set(0)
             self.metrics.down_events.labels(label).inc()
+            if live.session.remote_state == State.ADMIN_DOWN:
+                # RFC 5882 §3.2: a peer that takes BFD administratively down is not a
+                # forwarding failure; the BGP session is left alone.
+                return
             try:
                 self.on_down(live.peer.name)
             except Exception:
@@ -649,7 +656,7 @@ class BfdService:
         s.next_tx = loop.time()
         dest = (str(live.peer.peer_address), BFD_PORT)
         label = str(live.peer.peer_address)
-        while True:
+        while not live.closed:
             now = loop.time()
             change = s.expire(now)
             if change is not None:
@@ -665,5 +672,8 @@ class BfdService:
             if s.detect_deadline is not None:
                 wake_at = min(wake_at, s.detect_deadline)
             live.wake.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that races with the wake-up, which left sessions running after removal
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(live.wake.wait(), max(0.0, wake_at - loop.time()))
+                async with asyncio.timeout(max(0.0, wake_at - loop.time())):
+                    await live.wake.wait()

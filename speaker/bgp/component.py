@@ -10,13 +10,14 @@ Wiring (in ``speaker/__main__.py``, owned by the speaker app)::
 
     from speaker.bgp.component import BgpComponent
     from speaker.bgp.exabgp import ExabgpDriver
-    from speaker.bgp.metrics import BgpMetrics
+    from speaker.bgp.bfd import BfdService
+    from speaker.bgp.metrics import BfdMetrics, BgpMetrics
 
-    bgp = BgpComponent(
-        node=args.node_name,
-        driver=ExabgpDriver(runtime_dir=Path("/run/ingot-bgp"), metrics=BgpMetrics(registry),
-                            node_name=args.node_name),
-    )
+    driver = ExabgpDriver(runtime_dir=Path("/run/ingot-bgp"), metrics=BgpMetrics(registry),
+                          node_name=args.node_name)
+    bfd = BfdService(metrics=BfdMetrics(registry),
+                     on_down=lambda peer: driver.reset_peer(peer, "BFD session down"))
+    bgp = BgpComponent(node=args.node_name, driver=driver, bfd=bfd)
     app = SpeakerApp(components=[l2, bgp], source=source, namespace=args.namespace)
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 import structlog
 
 from ingot.api import bgp
+from speaker.bgp.bfd import BfdPeer, BfdService, BfdTimers
 from speaker.bgp.driver import BgpDriver
 
 log = structlog.get_logger("speaker.bgp")
@@ -38,9 +40,10 @@ class BgpComponent:
 
     name = "bgp"
 
-    def __init__(self, *, node: str, driver: BgpDriver) -> None:
+    def __init__(self, *, node: str, driver: BgpDriver, bfd: BfdService | None = None) -> None:
         self.node = node
         self.driver = driver
+        self.bfd = bfd
         self.plan: bgp.BgpPlan | None = None
         self.peer_errors: dict[str, str] = {}
         self._state: Any = None
@@ -57,6 +60,8 @@ class BgpComponent:
         async with asyncio.TaskGroup() as tg:
             if runner is not None:
                 tg.create_task(runner(), name="bgp-driver")
+            if self.bfd is not None:
+                tg.create_task(self.bfd.run(), name="bfd")
             tg.create_task(self._loop(), name="bgp-plan")
 
     async def _loop(self) -> None:
@@ -89,7 +94,31 @@ class BgpComponent:
                 log.error("BGPPeer cannot be used", peer=name, error=message)
         self.peer_errors = errors
         self.driver.set_routes(plan.routes)
+        if self.bfd is not None:
+            self.bfd.set_peers(bfd_peers(state.config, peers))
         if self.plan is None or self.plan.not_announced != plan.not_announced:
             for key, reason in plan.not_announced.items():
                 log.debug("not announced over BGP", service=key, reason=reason)
         self.plan = plan
+
+
+def bfd_peers(config: Any, peers: tuple[bgp.BgpPeerSpec, ...]) -> list[BfdPeer]:
+    """BFD sessions for this node's BGPPeers that reference a BFDProfile.
+
+    The compiler resolves the profile into ``BGPPeer.bfd``; intervals are converted to µs.
+    """
+    out = []
+    for peer in peers:
+        compiled = config.bgp_peers.get(peer.name)
+        profile = getattr(compiled, "bfd", None)
+        if profile is None:
+            continue
+        out.append(
+            BfdPeer(
+                name=peer.name,
+                peer_address=peer.peer_address,
+                timers=BfdTimers.from_profile(profile),
+                local_address=peer.source_address,
+            )
+        )
+    return out

@@ -155,7 +155,8 @@ class ApiChannel:
             self._writer.write(line.encode() + b"\n")
             try:
                 await self._writer.drain()
-                ok = await asyncio.wait_for(self._acks.get(), self._ack_timeout_s)
+                async with asyncio.timeout(self._ack_timeout_s):  # not wait_for (3.11 race)
+                    ok = await self._acks.get()
             except (TimeoutError, OSError) as exc:
                 raise BgpDriverError(f"no ack from ExaBGP for {line!r}: {exc!r}") from exc
             if self._closed and self._acks.empty() and not ok:

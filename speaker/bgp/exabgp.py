@@ -190,7 +190,8 @@ class ExabgpProcess:
     async def wait_synced(self, *, timeout_s: float) -> bool:
         """Wait until ExaBGP holds exactly the desired routes; ``False`` on timeout."""
         try:
-            await asyncio.wait_for(self._synced.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._synced.wait()
         except TimeoutError:
             return False
         return True
@@ -398,7 +399,8 @@ class ExabgpProcess:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), self.stop_grace_s)
+            async with asyncio.timeout(self.stop_grace_s):
+                await proc.wait()
         except asyncio.CancelledError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

@@ -219,3 +219,35 @@ def test_nothing_before_sync_or_config():
     comp.reconcile()
     assert fake.history == []
     assert fake.peer_history == []
+
+
+BFD_YAML = """
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {name: fast, namespace: metallb-system}
+spec: {receiveInterval: 300, transmitInterval: 200, detectMultiplier: 4, passiveMode: true}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router-a, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 198.51.100.1, bfdProfile: fast}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router-b, namespace: metallb-system}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 198.51.100.2}
+"""
+
+
+def test_bfd_profile_becomes_bfd_session():
+    from speaker.bgp.bfd import BfdTimers
+    from speaker.bgp.component import bfd_peers
+
+    cfg = compiled(BFD_YAML)
+    from ingot.api.bgp import peer_from_config
+
+    peers = tuple(peer_from_config(p) for p in cfg.bgp_peers.values())
+    (only,) = bfd_peers(cfg, peers)
+    assert only.name == "router-a"
+    assert str(only.peer_address) == "198.51.100.1"
+    assert only.timers == BfdTimers(200_000, 300_000, 4, passive=True)
