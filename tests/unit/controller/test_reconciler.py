@@ -569,3 +569,39 @@ def test_type_change_back_and_forth(h: Harness) -> None:
     assert h.condition("a") is None
     h.edit_service("a", lambda s: s["spec"].update(type="LoadBalancer"))
     assert h.ips("a") == ["198.51.100.10"]
+
+
+def test_e2e_prefer_dual_does_not_jump_to_new_dual_pool(h: Harness) -> None:
+    h.apply(pool("v4only", "198.51.100.10/32"), l2())
+    h.apply(service("d", families=("IPv4", "IPv6"), policy="PreferDualStack"))
+    assert h.ips("d") == ["198.51.100.10"]
+    writes = h.service_writes()
+    h.apply(pool("dual", "198.51.100.20/32", "2001:db8:50::/126"))
+    assert h.ips("d") == ["198.51.100.10"]
+    assert h.pool_of("d") == "v4only"
+    assert h.service_writes() == writes
+
+
+def test_e2e_prefer_dual_primary_family_from_ip_families(h: Harness) -> None:
+    h.apply(pool("v6only", "2001:db8:60::/126"), pool("v4only", "198.51.100.10/32"), l2())
+    h.apply(service("d", families=("IPv6", "IPv4"), policy="PreferDualStack"))
+    assert h.ips("d") == ["2001:db8:60::"]
+
+
+def test_c36_aggregation_config_invalid_in_either_order(h: Harness) -> None:
+    agg = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "BGPAdvertisement",
+        "metadata": {"name": "agg", "namespace": NS},
+        "spec": {"ipAddressPools": ["lb"], "aggregationLength": 24},
+    }
+    h.apply(agg)
+    h.apply(pool("lb", "203.0.113.1-203.0.113.126", "203.0.113.129-203.0.113.254"))
+    state = h.fs.get(rec.CONFIGURATION_STATE, "controller", namespace=NS)["status"]
+    assert state["result"] == "Invalid"
+    assert "aggregationLength" in state["errorSummary"]
+    h.apply(pool("lb", "203.0.113.0/24", avoidBuggyIPs=True))
+    state = h.fs.get(rec.CONFIGURATION_STATE, "controller", namespace=NS)["status"]
+    assert state["result"] == "Valid"
+    h.apply(service("one"))
+    assert h.ips("one") == ["203.0.113.1"]
