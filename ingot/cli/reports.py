@@ -593,6 +593,11 @@ def render_status(r: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------------------------ plan
 
 
+def _ip_order(text: str) -> tuple[int, int]:
+    ip = ipaddress.ip_address(text)
+    return ip.version, int(ip)
+
+
 def _owners(a: an.Analysis) -> dict[str, str | None]:
     return {ip: p.owner for ip, p in a.placements.items()}
 
@@ -620,6 +625,15 @@ def plan_report(before: an.Analysis, after: an.Analysis) -> dict[str, Any]:
             "the proposed configuration is INVALID: the components would reject it and keep the "
             "current one"
         )
+        # the components would keep the current configuration: nothing else changes
+        return {
+            "configuration": cfg_section,
+            "services": [],
+            "l2_moves": [],
+            "routes_added": [],
+            "routes_removed": [],
+            "problems": problems,
+        }
     changes = []
     keys = sorted(set(before.lb_services) | set(after.lb_services))
     for key in keys:
@@ -656,10 +670,12 @@ def plan_report(before: an.Analysis, after: an.Analysis) -> dict[str, Any]:
         )
     bo, ao = _owners(before), _owners(after)
     moves = []
-    for ip in sorted(set(bo) | set(ao), key=lambda s: ipaddress.ip_address(s)):
+    for ip in sorted(set(bo) | set(ao), key=_ip_order):
         if bo.get(ip) != ao.get(ip):
             p = after.placements.get(ip)
             why = p.reason.value if p is not None and p.reason is not None else ""
+            if p is None:
+                why = "IP released"
             moves.append({"ip": ip, "before": bo.get(ip), "after": ao.get(ip), "reason": why})
             if bo.get(ip) and not ao.get(ip) and p is not None:
                 problems.append(f"{ip} would no longer be answered in L2: {why or 'IP released'}")
