@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("api-grace", t.api_grace_s, "without API contact this long the API is unreachable"),
         ("hold-down", t.hold_down_s, "health required before a fenced node rejoins"),
         ("handover-delay", t.handover_delay_s, "wait before taking an IP from a live owner"),
+        ("startup-grace", t.startup_grace_s, "announce nothing this long after joining"),
         ("garp-burst-interval", g.burst_interval_s, "spacing of the GARP/NA burst"),
         ("garp-refresh-interval", g.refresh_interval_s, "GARP/NA refresh period (0: off)"),
     ):
@@ -108,6 +109,7 @@ def build(args: argparse.Namespace) -> Any:
         api_grace_s=args.api_grace,
         hold_down_s=args.hold_down,
         handover_delay_s=args.handover_delay,
+        startup_grace_s=args.startup_grace,
     )
     problems = timings.check()
     if problems:

@@ -171,6 +171,8 @@ class L2Component:
         self.owned_services: dict[str, str] = {}  # service key -> ip announced
         self._last_inputs: tuple[object, object] | None = None
         self._ready_at_s: float | None = None
+        self._gauge_keys: set[tuple[str, str]] = set()
+        self._iface_failed: dict[str, tuple[str, frozenset[str] | None, str]] = {}
 
     # ---- inputs ---------------------------------------------------------------------------
 
@@ -372,10 +374,24 @@ class L2Component:
             if ip not in placements:
                 del self._prev_owner[ip]
         self.placements = placements
+        self._set_announced_gauge(placements)
         if wait_s != float("inf"):
             asyncio.get_running_loop().call_later(wait_s + 0.001, self._dirty.set)
         if self.opt.write_status and self._source is not None:
             self._queue_status(placements)
+
+    def _set_announced_gauge(self, placements: Mapping[str, place.Placement]) -> None:
+        if not self._metrics.enabled:
+            return
+        now: set[tuple[str, str]] = set()
+        for ip, p in placements.items():
+            if ipaddress.ip_address(ip) in self.announcer.owned:
+                now |= {(key, ip) for key in p.services}
+        for key, ip in self._gauge_keys - now:
+            self._metrics.announced.remove(key, "layer2", self.opt.node, ip)
+        for key, ip in now - self._gauge_keys:
+            self._metrics.announced.labels(key, "layer2", self.opt.node, ip).set(1)
+        self._gauge_keys = now
 
     # ---- periodic work --------------------------------------------------------------------
 
@@ -586,6 +602,17 @@ class L2Component:
         self._status_dirty |= {
             k for p in placements.values() if p.owner is None for k in p.services
         }
+        # we lack the advertised interfaces but would rank before the owner: say so
+        self._iface_failed = {}
+        for ip, p in placements.items():
+            v = p.verdicts.get(me)
+            if v is None or v.reason is not place.NodeReason.NO_INTERFACE or p.owner is None:
+                continue
+            owner_v = p.verdicts[p.owner]
+            if (-v.score, place.rank_key(me, ip)) < (-owner_v.score, place.rank_key(p.owner, ip)):
+                for key in p.services:
+                    self._iface_failed[key] = (ip, v.interfaces, p.owner)
+        self._status_dirty |= set(self._iface_failed)
         if self._status_dirty:
             self._status_wake.set()
 
@@ -646,6 +673,16 @@ class L2Component:
             )
             await self._condition(svc, "True", "Announced", f"announced from node {me} ({ip})")
         else:
+            failed = self._iface_failed.get(key)
+            if failed is not None and svc is not None:
+                ip_f, ifs_f, owner_f = failed
+                names = ", ".join(sorted(ifs_f or ())) or "any"
+                await self._event(
+                    svc,
+                    "announceFailed",
+                    f"{ip_f}: interfaces [{names}] not up on node {me}; announced from {owner_f}",
+                    "Warning",
+                )
             if known is not None:
                 with contextlib.suppress(errors.NotFound):
                     await asyncio.to_thread(

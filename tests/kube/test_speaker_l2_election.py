@@ -130,13 +130,16 @@ def mac(i: int) -> bytes:
     return bytes((2, 0, 0, 0, 0, i))
 
 
-def start(cluster: Cluster, node: str) -> Speaker:
+def start(cluster: Cluster, node: str, ifnames: tuple[str, ...] = ("eth0",)) -> Speaker:
     client = cluster.apiserver.api_client()  # type: ignore[attr-defined]
     source = Switchable(KubeSource(client, request_timeout_s=2.0))
     wire = BusWire(node=node, segment=cluster.segment)
     cluster.segment.wires[node] = wire
     idx = NODES.index(node) + 1 if node in NODES else 9
-    link = LinkInfo("eth0", 2, mac(0x10 + idx), IFF_UP | IFF_BROADCAST, True)
+    links = [
+        LinkInfo(name, 2 + k, mac(0x10 * (k + 1) + idx), IFF_UP | IFF_BROADCAST, True)
+        for k, name in enumerate(ifnames)
+    ]
     comp = L2Component(
         options=L2Options(
             node=node,
@@ -149,7 +152,7 @@ def start(cluster: Cluster, node: str) -> Speaker:
         wire=wire,
         clock=RealClock(),
         source=source,  # type: ignore[arg-type]
-        link_scanner=lambda: [link],
+        link_scanner=lambda: list(links),
     )
     app = SpeakerApp(components=[comp], source=source, namespace=NS)  # type: ignore[arg-type]
     sp = Speaker(node, comp, app, source, wire)
@@ -401,4 +404,72 @@ async def test_c19_owner_isolated_from_api_and_peers_stops_and_recovers(cluster)
         owner.source.down = False
         c.segment.wires[order[0]] = saved
         assert await wait_until(lambda: c.owners() == [order[0]], 15), c.owners()
+    assert c.double_owner_samples == 0
+
+
+async def test_c40_only_node_leases_and_writes_independent_of_services(cluster):
+    """C40: election objects exist per node, not per Service; ClusterIP Services cost nothing;
+    the steady state writes only Lease renewals."""
+    c, admin = cluster
+    for i in range(30):
+        admin.create(
+            src.SERVICE,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": f"cip-{i:02d}", "namespace": "demo"},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
+            },
+            namespace="demo",
+        )
+    for n in NODES:
+        start(c, n)
+    order = expected_order()
+    assert await wait_until(lambda: c.owners() == [order[0]], 20)
+    assert await wait_until(lambda: len(admin.list(SERVICE_L2_STATUS, namespace=NS).items) == 1, 10)
+    await asyncio.sleep(1.0)  # status, event and condition written
+    writes = {"create", "update", "patch", "delete"}
+    start_n = len(c.apiserver.audit)  # type: ignore[attr-defined]
+    await asyncio.sleep(2.0)
+    window = [a for a in c.apiserver.audit[start_n:] if a.verb in writes]  # type: ignore[attr-defined]
+    assert {a.resource for a in window} <= {"leases"}, window
+    # 3 nodes renewing every 0.5 s for 2 s: about 12 writes, whatever the number of Services
+    assert len(window) <= 3 * (2.0 / FAST.renew_interval_s + 2)
+    leases = admin.list(src.LEASE, namespace=NS).items
+    assert sorted(lv["metadata"]["name"] for lv in leases) == [lease_name(n) for n in NODES]
+
+
+async def test_interface_missing_on_top_node_next_candidate_announces(cluster):
+    """An ad naming eth1: the top-ranked node has no eth1, so the next node announces and the
+    top node reports announceFailed."""
+    c, admin = cluster
+    ad = admin.get(src.L2_ADVERTISEMENT, "l2", namespace=NS)
+    ad["spec"]["interfaces"] = ["eth1"]
+    admin.replace(src.L2_ADVERTISEMENT, ad, namespace=NS)
+    order = expected_order()
+    for n in NODES:
+        start(c, n, ("eth0",) if n == order[0] else ("eth0", "eth1"))
+    assert await wait_until(lambda: c.owners() == [order[1]], 20), c.owners()
+    owner = c.speakers[order[1]].comp.announcer
+    assert owner.interfaces_for(__import__("ipaddress").ip_address(VIP)) == ["eth1"]
+
+    def failed() -> list[dict]:
+        events = admin.list(src.EVENT, namespace="demo").items
+        return [e for e in events if e["reason"] == "announceFailed"]
+
+    assert await wait_until(lambda: failed(), 5)
+    assert failed()[0]["type"] == "Warning"
+    assert failed()[0]["source"]["host"] == order[0]
+    status = [
+        o
+        for o in admin.list(SERVICE_L2_STATUS, namespace=NS).items
+        if o.get("status", {}).get("node") == order[1]
+    ]
+    assert await wait_until(
+        lambda: any(
+            o.get("status", {}).get("interfaces") == [{"name": "eth1"}]
+            for o in admin.list(SERVICE_L2_STATUS, namespace=NS).items
+        ),
+        5,
+    ), status
     assert c.double_owner_samples == 0

@@ -1,0 +1,568 @@
+"""L2 failover benchmark -> bench/results/l2_failover.json (root: network namespaces).
+
+Phase ``failover`` (netns): the topology of tests/netlab/test_l2_failover.py (3 nodes + client
+on a data bridge, ingot.apiserver in its own namespace on a management bridge). The client pings
+both VIPs every 10 ms while a tcpdump in the client records every echo reply with its source
+MAC. Each run fails the current owner of one VIP — ``kill -9`` of its speaker, or
+``ip link set eth0 down`` — and measures the time from the failure to the first echo reply
+whose source MAC is another node's (the client reaches the new owner). Then the failed node is
+restored (speaker restarted / link up) and the run waits until it has rejoined after the
+hold-down. A tcpdump on the bridge records every ARP reply / GARP / NA for the VIPs; at each
+change of answering MAC, a frame from the previous MAC within the next second counts as a double
+answer (overlap = its time after the new MAC's first frame).
+
+Note on kill -9: only the speaker dies; the old node's kernel still answers ICMP for the VIP on
+``lo``, so "first reply through the new owner" is what is timed, not the first reply at all.
+
+Phase ``writes`` (in-process, no root): 3 L2 speakers against an in-process ingot.apiserver with
+frames on an in-memory segment; after N LoadBalancer Services are announced and the status
+objects written, API writes (create/update/patch/delete in the server's audit log) are counted
+over a steady-state window, for N = 10 and N = 1000.
+
+Usage: ``.venv/bin/python bench/l2_failover.py [--runs 20] [--phase failover|writes|all]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import ctypes
+import ipaddress
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ingot.lab.netns import Topology, run  # noqa: E402
+
+NODES = {"n1": 11, "n2": 12, "n3": 13}
+VIP4 = "198.51.100.200"
+VIP6 = "2001:db8:1::200"
+NS = "ingot-system"
+HOLD_DOWN_S = 2.0
+
+
+def mac(host: int) -> str:
+    return f"02:00:00:00:00:{host:02x}"
+
+
+MAC_NODE = {mac(h): n for n, h in NODES.items()}
+
+
+def percentile(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    if not s:
+        return float("nan")
+    k = (len(s) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def summary(xs: list[float]) -> dict[str, Any]:
+    if not xs:
+        return {"n": 0}
+    return {
+        "n": len(xs),
+        "min_s": round(min(xs), 4),
+        "p50_s": round(percentile(xs, 0.5), 4),
+        "p99_s": round(percentile(xs, 0.99), 4),
+        "max_s": round(max(xs), 4),
+        "mean_s": round(statistics.fmean(xs), 4),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# netns failover phase
+
+
+def _enter_netns(name: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, 0x40000000) != 0:
+            raise OSError(ctypes.get_errno(), "setns failed")
+    finally:
+        os.close(fd)
+
+
+def build(topo: Topology) -> dict[str, str]:
+    br = topo.add_bridge("br")
+    mgmt = topo.add_bridge("mgmt")
+    names = {"br": br, "api": topo.add_namespace("api")}
+    topo.connect(names["api"], mgmt, addresses=["203.0.113.1/24"])
+    for role, host in {**NODES, "client": 100}.items():
+        ns = topo.add_namespace(role)
+        names[role] = ns
+        topo.connect(
+            ns, br, addresses=[f"198.51.100.{host}/24", f"2001:db8:1::{host}/64"], mac=mac(host)
+        )
+        run(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"], ns=ns)
+        if role in NODES:
+            topo.connect(ns, mgmt, ifname="eth1", addresses=[f"203.0.113.{host}/24"])
+            run(["ip", "addr", "add", f"{VIP4}/32", "dev", "lo"], ns=ns)
+            run(["ip", "-6", "addr", "add", f"{VIP6}/128", "dev", "lo"], ns=ns)
+            for key in ("all", "eth0"):
+                run(["sysctl", "-qw", f"net.ipv4.conf.{key}.arp_ignore=1"], ns=ns)
+                run(["sysctl", "-qw", f"net.ipv4.conf.{key}.arp_announce=2"], ns=ns)
+    return names
+
+
+def seed(admin: Any, services: list[tuple[str, str, str]], nodes: list[str]) -> None:
+    from ingot.kube import source as src
+
+    for n in (NS, "demo"):
+        admin.create(
+            src.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+        )
+    addrs = sorted({ip for _, ip, _ in services})
+    admin.create(
+        src.IP_ADDRESS_POOL,
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": "p", "namespace": NS},
+            "spec": {"addresses": [f"{a}/{32 if ':' not in a else 128}" for a in addrs]},
+        },
+        namespace=NS,
+    )
+    admin.create(
+        src.L2_ADVERTISEMENT,
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "L2Advertisement",
+            "metadata": {"name": "l2", "namespace": NS},
+        },
+        namespace=NS,
+    )
+    for n in nodes:
+        admin.create(src.NODE, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": n}})
+    for name, ip, fam in services:
+        svc = admin.create(
+            src.SERVICE,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": "demo"},
+                "spec": {
+                    "type": "LoadBalancer",
+                    "selector": {"app": "web"},
+                    "ports": [{"port": 80, "protocol": "TCP"}],
+                },
+            },
+            namespace="demo",
+        )
+        svc["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
+        admin.replace_status(src.SERVICE, svc, namespace="demo")
+        admin.create(
+            src.ENDPOINT_SLICE,
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{name}-1",
+                    "namespace": "demo",
+                    "labels": {"kubernetes.io/service-name": name},
+                },
+                "addressType": fam,
+                "endpoints": [
+                    {"addresses": ["10.0.0.1"], "nodeName": n, "conditions": {"ready": True}}
+                    for n in nodes
+                ],
+            },
+            namespace="demo",
+        )
+
+
+class Lab:
+    def __init__(self, topo: Topology, tmp: Path) -> None:
+        from ingot.apiserver.server import APIServer
+        from ingot.kube.source import KubeSource
+
+        self.topo, self.tmp = topo, tmp
+        self.ns = build(topo)
+        self.api = concurrent.futures.ThreadPoolExecutor(
+            1, initializer=_enter_netns, initargs=(self.ns["api"],)
+        )
+        self.srv = APIServer(host="203.0.113.1", port=6443)
+        self.call(self.srv.start)
+        for path in sorted((REPO / "charts" / "ingot" / "crds").glob("*.yaml")):
+            self.call(self.srv.load_manifests, path)
+        self.kubeconfig = tmp / "kubeconfig"
+        self.call(self.srv.write_kubeconfig, self.kubeconfig)
+        self.admin = KubeSource(self.call(self.srv.api_client))
+        self.call(seed, self.admin, [("web4", VIP4, "IPv4"), ("web6", VIP6, "IPv6")], list(NODES))
+        self.key = tmp / "hb.key"
+        self.key.write_bytes(os.urandom(32).hex().encode())
+        self.speakers: dict[str, subprocess.Popen[bytes]] = {}
+
+    def call(self, fn: Any, *a: Any, **kw: Any) -> Any:
+        return self.api.submit(fn, *a, **kw).result(timeout=60)
+
+    def start_speaker(self, node: str) -> None:
+        with open(self.tmp / f"{node}.log", "ab") as log:
+            self.speakers[node] = self.topo.spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "speaker",
+                    "--node-name",
+                    node,
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "--namespace",
+                    NS,
+                    "--exclude-interface",
+                    "^lo$",
+                    "--exclude-interface",
+                    "^eth1$",
+                    "--heartbeat-key-file",
+                    str(self.key),
+                    "--metrics-port",
+                    "0",
+                    "--hold-down",
+                    str(HOLD_DOWN_S),
+                ],
+                ns=self.ns[node],
+                stdout=log.fileno(),
+                stderr=log.fileno(),
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def close(self) -> None:
+        for proc in self.topo.processes:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+        with contextlib.suppress(Exception):
+            self.call(self.srv.stop)
+        self.api.shutdown(wait=True)
+
+
+REPLY_RE = re.compile(
+    r"^(\d+\.\d+) ([0-9a-f:]{17}) > [0-9a-f:]{17}, .*?: (\S+) > \S+: ICMP6?,? echo reply"
+)
+
+
+class ReplyLog:
+    """Echo replies seen by the client: (wall time, source MAC, source IP), from tcpdump -e."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.path = lab.tmp / "client-replies.txt"
+        self.out = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self.proc = lab.topo.spawn(
+            ["tcpdump", "-l", "-n", "-e", "-tt", "-i", "eth0", "icmp or icmp6"],
+            ns=lab.ns["client"],
+            stdout=self.out.fileno(),
+        )
+
+    def replies(self) -> list[tuple[float, str, str]]:
+        self.out.flush()
+        out = []
+        for line in self.path.read_text(errors="replace").splitlines():
+            m = REPLY_RE.match(line)
+            if m:
+                out.append((float(m.group(1)), m.group(2), m.group(3)))
+        return out
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=5)
+        self.out.close()
+
+
+def current_owner(log: ReplyLog, ip: str, since: float) -> str | None:
+    for t, m, src in reversed(log.replies()):
+        if src == ip and t >= since:
+            return MAC_NODE.get(m)
+    return None
+
+
+def wait(pred: Any, timeout_s: float, step_s: float = 0.05) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step_s)
+    return False
+
+
+def overlaps(pcap: Path) -> dict[str, float]:
+    from scapy.layers.inet6 import ICMPv6ND_NA
+    from scapy.layers.l2 import ARP, Ether
+    from scapy.utils import rdpcap
+
+    frames: dict[str, list[tuple[float, str]]] = {VIP4: [], VIP6: []}
+    for pkt in rdpcap(str(pcap)):
+        if ARP in pkt and pkt[ARP].psrc == VIP4 and (pkt[ARP].op == 2 or pkt[ARP].pdst == VIP4):
+            frames[VIP4].append((float(pkt.time), pkt[Ether].src))
+        elif ICMPv6ND_NA in pkt and pkt[ICMPv6ND_NA].tgt == VIP6:
+            frames[VIP6].append((float(pkt.time), pkt[Ether].src))
+    out = {}
+    for ip, fr in frames.items():
+        fr.sort()
+        worst = 0.0
+        for k in range(1, len(fr)):
+            if fr[k][1] == fr[k - 1][1]:
+                continue
+            prev, t0 = fr[k - 1][1], fr[k][0]
+            later = [t for t, m in fr[k:] if m == prev and t - t0 <= 1.0]
+            if later:
+                worst = max(worst, max(later) - t0)
+        out[ip] = worst
+    return out
+
+
+def failover_phase(runs: int) -> dict[str, Any]:
+    results: dict[str, list[float]] = {}
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="ingot-bench-l2-") as tmp_s, Topology() as topo:
+        tmp = Path(tmp_s)
+        lab = Lab(topo, tmp)
+        pings: list[subprocess.Popen[bytes]] = []
+        log = None
+        sniff = None
+        try:
+            for n in NODES:
+                lab.start_speaker(n)
+            pcap = tmp / "bridge.pcap"
+            sniff = topo.spawn(
+                ["tcpdump", "-i", "br0", "-U", "-w", str(pcap), "arp or icmp6"], ns=lab.ns["br"]
+            )
+            log = ReplyLog(lab)
+            for ip in (VIP4, VIP6):
+                pings.append(
+                    topo.spawn(["ping", "-n", "-i", "0.01", "-W", "1", ip], ns=lab.ns["client"])
+                )
+            if not wait(lambda: current_owner(log, VIP4, 0) and current_owner(log, VIP6, 0), 60):
+                raise RuntimeError("VIPs never became reachable")
+            time.sleep(3)
+            for mode in ("kill", "linkdown"):
+                for fam, ip in (("ipv4", VIP4), ("ipv6", VIP6)):
+                    key = f"{mode}_{fam}"
+                    results[key] = []
+                    for i in range(runs):
+                        owner = current_owner(log, ip, time.time() - 0.5)
+                        if owner is None:
+                            failures.append(f"{key}#{i}: no owner before the run")
+                            time.sleep(2)
+                            continue
+                        t_fail = time.time()
+                        if mode == "kill":
+                            lab.speakers[owner].send_signal(signal.SIGKILL)
+                        else:
+                            run(["ip", "link", "set", "eth0", "down"], ns=lab.ns[owner])
+                        got: list[float] = []
+
+                        def moved(
+                            ip: str = ip,
+                            t_fail: float = t_fail,
+                            owner: str = owner,
+                            got: list[float] = got,
+                        ) -> bool:
+                            for t, m, src in log.replies():
+                                if (
+                                    src == ip
+                                    and t > t_fail
+                                    and MAC_NODE.get(m) not in (None, owner)
+                                ):
+                                    got.append(t - t_fail)
+                                    return True
+                            return False
+
+                        if wait(moved, 15, 0.02):
+                            results[key].append(got[0])
+                        else:
+                            failures.append(f"{key}#{i}: no reply via a new owner within 15 s")
+                        # restore the failed node and let it rejoin (hold-down) and settle
+                        if mode == "kill":
+                            lab.speakers[owner].wait(timeout=5)
+                            lab.start_speaker(owner)
+                        else:
+                            run(["ip", "link", "set", "eth0", "up"], ns=lab.ns[owner])
+                        time.sleep(HOLD_DOWN_S + 3.5)
+                        print(
+                            f"{key} run {i}: {got[0] if got else None}", file=sys.stderr, flush=True
+                        )
+        finally:
+            for p in pings:
+                p.send_signal(signal.SIGINT)
+                with contextlib.suppress(Exception):
+                    p.wait(timeout=5)
+            if log is not None:
+                log.close()
+            if sniff is not None:
+                sniff.send_signal(signal.SIGTERM)
+                sniff.wait(timeout=5)
+            ov = overlaps(tmp / "bridge.pcap") if (tmp / "bridge.pcap").exists() else {}
+            lab.close()
+    return {
+        "runs_per_case": runs,
+        "cases": {k: summary(v) for k, v in results.items()},
+        "raw_s": {k: [round(x, 4) for x in v] for k, v in results.items()},
+        "max_double_answer_overlap_s": {k: round(v, 4) for k, v in ov.items()},
+        "failures": failures,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# in-process steady-state writes phase
+
+
+async def _writes(n_services: int, window_s: float) -> dict[str, Any]:
+    from ingot.apiserver.server import APIServer
+    from ingot.clock import RealClock
+    from ingot.kube.source import KubeSource
+    from speaker.app import SpeakerApp
+    from speaker.l2.component import L2Component, L2Options
+    from speaker.l2.interfaces import IFF_BROADCAST, IFF_UP, LinkInfo
+    from speaker.l2.wire import FakeWire
+
+    class Bus:
+        def __init__(self) -> None:
+            self.wires: dict[str, Any] = {}
+
+    bus = Bus()
+
+    class BusWire(FakeWire):
+        node = ""
+
+        def send(self, ifname: str, frame: bytes) -> None:
+            super().send(ifname, frame)
+            loop = asyncio.get_running_loop()
+            for name, w in bus.wires.items():
+                if name != self.node and ifname in w.handlers:
+                    loop.call_soon(lambda w=w: ifname in w.handlers and w.inject(ifname, frame))
+
+    srv = APIServer(host="127.0.0.1", port=0)
+    srv.start()
+    tasks = []
+    try:
+        for path in sorted((REPO / "charts" / "ingot" / "crds").glob("*.yaml")):
+            srv.load_manifests(path)
+        admin = KubeSource(srv.api_client())
+        net = ipaddress.ip_network("198.51.100.0/24")
+        ips = [str(net.network_address + 1 + (i % 250)) for i in range(n_services)]
+        # more than 250 Services share addresses (MetalLB allow-shared-ip style) so the pool fits
+        services = [(f"svc-{i:04d}", ips[i], "IPv4") for i in range(n_services)]
+        await asyncio.to_thread(seed, admin, services, list(NODES))
+        for i, node in enumerate(NODES, 1):
+            w = BusWire()
+            w.node = node
+            bus.wires[node] = w
+            link = LinkInfo("eth0", 2, bytes((2, 0, 0, 0, 0, i)), IFF_UP | IFF_BROADCAST, True)
+            source = KubeSource(srv.api_client(), request_timeout_s=5.0)
+            comp = L2Component(
+                options=L2Options(node=node, namespace=NS, heartbeat_key=b"bench"),
+                wire=w,
+                clock=RealClock(),
+                source=source,
+                link_scanner=lambda link=link: [link],
+            )
+            app = SpeakerApp(components=[comp], source=source, namespace=NS)
+            tasks.append((comp, asyncio.get_running_loop().create_task(app.run())))
+
+        def announced() -> int:
+            return sum(len(c.owned_services) for c, _ in tasks)
+
+        t0 = time.monotonic()
+        while announced() < n_services and time.monotonic() - t0 < 300:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        settle_s = time.monotonic() - t0
+        # let status writes drain: wait until the audit log stops growing fast
+        last = -1
+        for _ in range(600):
+            await asyncio.sleep(1.0)
+            cur = len(srv.audit)
+            if cur - last < 5:
+                break
+            last = cur
+        write_verbs = {"create", "update", "patch", "delete"}
+        start_n = sum(1 for a in srv.audit if a.verb in write_verbs)
+        start_t = time.monotonic()
+        await asyncio.sleep(window_s)
+        window = [a for a in srv.audit[:] if a.verb in write_verbs][start_n:]
+        elapsed = time.monotonic() - start_t
+        by_res: dict[str, int] = {}
+        for a in window:
+            by_res[a.resource] = by_res.get(a.resource, 0) + 1
+        leases = await asyncio.to_thread(
+            lambda: len(
+                admin.list(
+                    __import__("ingot.kube.source", fromlist=["LEASE"]).LEASE, namespace=NS
+                ).items
+            )
+        )
+        return {
+            "services": n_services,
+            "announced": announced(),
+            "time_to_announce_all_s": round(settle_s, 2),
+            "steady_window_s": round(elapsed, 1),
+            "writes_per_s": round(len(window) / elapsed, 3),
+            "writes_by_resource": by_res,
+            "leases": leases,
+        }
+    finally:
+        for _, t in tasks:
+            t.cancel()
+        for _, t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        srv.stop()
+
+
+def writes_phase(window_s: float) -> dict[str, Any]:
+    return {str(n): asyncio.run(_writes(n, window_s)) for n in (10, 1000)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--phase", choices=("failover", "writes", "all"), default="all")
+    p.add_argument("--window", type=float, default=20.0, help="steady-state window, s")
+    p.add_argument("--out", default=str(REPO / "bench" / "results" / "l2_failover.json"))
+    args = p.parse_args()
+    out_path = Path(args.out)
+    result: dict[str, Any] = {}
+    if out_path.exists():
+        with contextlib.suppress(ValueError):
+            result = json.loads(out_path.read_text())
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+    result["settings"] = {
+        "heartbeat_interval_s": 0.1,
+        "suspect_after_s": 0.35,
+        "hold_down_s": HOLD_DOWN_S,
+        "note": "speaker defaults except --hold-down (only affects rejoin between runs)",
+        "ping_interval_s": 0.01,
+    }
+    if args.phase in ("failover", "all"):
+        if os.geteuid() != 0:
+            print("failover phase needs root", file=sys.stderr)
+            return 2
+        result["failover"] = failover_phase(args.runs)
+    if args.phase in ("writes", "all"):
+        result["steady_state_api_writes"] = writes_phase(args.window)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(json.dumps(result, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
