@@ -212,13 +212,21 @@ class L2Component:
         if not name.startswith(LEASE_PREFIX):
             return
         node = name[len(LEASE_PREFIX) :]
+        before = self.leases.get(node)
         if deleted:
             self.leases.pop(node, None)
             self._raw_leases.pop(node, None)
         else:
             self._store_lease(node, dict(obj))
         self._last_api_ok_s = self._clock.now()
-        self._recompute()
+        after = self.leases.get(node)
+        # a plain renewal changes no membership: let the cheap check decide
+        same = (
+            before is not None
+            and after is not None
+            and (before.holder, before.transitions) == (after.holder, after.transitions)
+        )
+        self._recompute(force=not same)
 
     def _store_lease(self, node: str, raw: dict[str, Any]) -> None:
         spec = raw.get("spec") or {}

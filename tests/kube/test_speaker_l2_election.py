@@ -473,3 +473,30 @@ async def test_interface_missing_on_top_node_next_candidate_announces(cluster):
         5,
     ), status
     assert c.double_owner_samples == 0
+
+
+async def test_c14_pool_without_advertisement_is_explained_then_announced(cluster):
+    c, admin = cluster
+    admin.delete(src.L2_ADVERTISEMENT, "l2", namespace=NS)
+    for n in NODES:
+        start(c, n)
+
+    def failed() -> list[dict]:
+        events = admin.list(src.EVENT, namespace="demo").items
+        return [e for e in events if e["reason"] == "announceFailed"]
+
+    assert await wait_until(lambda: failed(), 20)
+    assert "not selected by any L2Advertisement" in failed()[0]["message"]
+    assert c.owners() == []
+    admin.create(
+        src.L2_ADVERTISEMENT,
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "L2Advertisement",
+            "metadata": {"name": "l2", "namespace": NS},
+            "spec": {"ipAddressPools": ["p"]},
+        },
+        namespace=NS,
+    )
+    assert await wait_until(lambda: c.owners() == [expected_order()[0]], 5), c.owners()
+    assert c.double_owner_samples == 0
