@@ -248,3 +248,15 @@ def test_heartbeat_decode_never_raises():
             b[rnd.randrange(len(b))] = rnd.randrange(256)
         heartbeat.decode(bytes(b[: rnd.randint(0, len(b))]), key=KEY)
         heartbeat.decode(bytes(b), key=KEY)
+
+
+def test_heartbeat_decode_authenticated_garbage_is_malformed():
+    import hashlib
+    import hmac
+
+    rnd = random.Random(5)
+    for _ in range(2000):
+        body = heartbeat.MAGIC + bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 80)))
+        tag = hmac.new(KEY, body, hashlib.sha256).digest()[: heartbeat.TAG_LEN]
+        got = heartbeat.decode(body + tag, key=KEY)
+        assert isinstance(got, (heartbeat.Heartbeat, heartbeat.Reject))
