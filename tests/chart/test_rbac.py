@@ -17,7 +17,9 @@ can check an audit log of ``ingot.apiserver`` (verb, group, resource, subresourc
 from __future__ import annotations
 
 import ast
+import importlib
 import re
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,8 +98,8 @@ USAGE: list[Use] = [
         name="ingot-webhook", when="self-managed-cert"),
     Use("controller", ("update",), "metallb.io", "ipaddresspools/status", "release",
         "IPAddressPool.status counters"),
-    Use("controller", ("get", "create"), "metallb.io", "configurationstates", "release",
-        "ConfigurationState controller"),
+    Use("controller", ("get", "list", "watch", "create"), "metallb.io", "configurationstates",
+        "release", "ConfigurationState controller (re-created when deleted)"),
     Use("controller", ("update",), "metallb.io", "configurationstates/status", "release",
         "ConfigurationState controller status"),
     Use("controller", ("create",), "coordination.k8s.io", "leases", "release",
@@ -411,14 +413,23 @@ def _scan_file(component: str, path: Path) -> set[Call]:
     tree = ast.parse(path.read_text())
     local: dict[str, Any] = {}
     found: set[Call] = set()
+    # Module globals resolve imported names and aliases (``rec.CONFIGURATION_STATE``).
+    module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+    namespace = vars(importlib.import_module(module))
 
     def const(node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            return getattr(src, node.attr, None) if node.value.id in {"src", "source"} else None
+            base = namespace.get(node.value.id)
+            if base is None and node.value.id in {"src", "source"}:
+                base = src
+            return getattr(base, node.attr, None) if isinstance(base, types.ModuleType) else None
         if isinstance(node, ast.Name):
-            return local.get(node.id, kinds.get(node.id, kind_tuples.get(node.id)))
+            if node.id in local:
+                return local[node.id]
+            value = namespace.get(node.id, kinds.get(node.id, kind_tuples.get(node.id)))
+            return value if isinstance(value, src.Kind | tuple) else None
         return None
 
     def kinds_of(node: ast.AST) -> tuple[Any, ...]:
