@@ -294,6 +294,10 @@ class Controller:
             self._metrics.update_errors.inc()
             log.info("reconcile %r failed, will retry: %s", key, exc)
             return False
+        except Exception:  # a bug must not kill the only worker: log, back off, retry
+            self._metrics.update_errors.inc()
+            log.exception("reconcile %r crashed, will retry", key)
+            return False
         finally:
             self._busy = False
 

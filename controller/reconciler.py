@@ -263,18 +263,24 @@ class Reconciler:
         }
         ns_changed = ns_labels != self._ns_labels
         self._ns_labels = ns_labels
+        previous, old_sig = self.config, self._pools_sig
         self.config = config
         self._metrics.set_config_state(loaded=True, stale=False)
-        if first:
-            self._alloc.set_pools(tuple(pools.values()))
-            self._pools_sig = sig
-            return ConfigResult(requeue=self._restore(), changed=True)
-        if sig == self._pools_sig and not ns_changed:
-            return ConfigResult()
-        affected: Iterable[str] = ()
         if sig != self._pools_sig:
-            affected = self._alloc.set_pools(tuple(pools.values()))
+            try:
+                affected: Iterable[str] = self._alloc.set_pools(tuple(pools.values()))
+            except ValueError as exc:  # e.g. overlapping pools the compiler let through
+                self.config = previous
+                self._metrics.set_config_state(loaded=previous is not None, stale=True)
+                log.error("allocator refused the pools, keeping the last valid ones: %s", exc)
+                return ConfigResult(valid=False)
             self._pools_sig = sig
+        else:
+            affected = ()
+        if first:
+            return ConfigResult(requeue=self._restore(), changed=True)
+        if not affected and sig == old_sig and not ns_changed:
+            return ConfigResult()
         # Pools or namespace labels changed: every LB Service may now fit differently.
         keys = [
             _key(s)
