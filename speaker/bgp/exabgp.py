@@ -302,10 +302,12 @@ class ExabgpProcess:
                 changed = asyncio.ensure_future(self._changed.wait())
                 reset = asyncio.ensure_future(self._reset.wait())
                 waiting: set[asyncio.Future[Any]] = {changed, exited, reader, reset}
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                for fut in (changed, reset):
-                    if fut not in done:
-                        fut.cancel()
+                try:
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                finally:  # also when cancelled: never leave the helper waits pending
+                    for fut in (changed, reset):
+                        if not fut.done():
+                            fut.cancel()
                 if reset in done:
                     self._reset.clear()
                     raise BgpDriverError(f"session reset: {self._reset_reason}")

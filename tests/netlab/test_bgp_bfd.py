@@ -67,12 +67,20 @@ def frr_bgpd_conf(run_dir: Path) -> str:
             f" neighbor {addr} timers 3 9",
             f" neighbor {addr} timers connect 1",
         ]
-    lines.append(f" neighbor {NODE1} bfd")
+    lines.append(f" neighbor {NODE1} bfd profile fast")
     lines += [" address-family ipv4 unicast", "  maximum-paths 8"]
     lines += [f"  neighbor {a} activate" for a in (NODE1, NODE2)]
-    lines += [" exit-address-family", "bfd", f" peer {NODE1}"]
-    lines += ["  receive-interval 300", "  transmit-interval 300", "  detect-multiplier 3"]
+    lines += [" exit-address-family"]
     return "\n".join(lines) + "\n"
+
+
+def frr_bfdd_conf(run_dir: Path) -> str:
+    """bfdd's own file holds the profile (per-daemon configs: bgpd ignores ``bfd`` nodes)."""
+    return (
+        f"hostname router\nlog file {run_dir / 'bfdd.log'}\n"
+        "bfd\n profile fast\n  receive-interval 300\n  transmit-interval 300\n"
+        "  detect-multiplier 3\n"
+    )
 
 
 class Router:
@@ -104,7 +112,7 @@ class Router:
         confs = {
             "zebra": f"hostname router\nlog file {d / 'zebra.log'}\n",
             "bgpd": frr_bgpd_conf(d),
-            "bfdd": f"hostname router\nlog file {d / 'bfdd.log'}\n",
+            "bfdd": frr_bfdd_conf(d),
         }
         for daemon, text in confs.items():
             conf = d / f"{daemon}.conf"
