@@ -23,6 +23,9 @@ from ingot import errors
 from ingot.cli import analysis, manifests, reports
 from ingot.cli.snapshot import Snapshot
 
+SNAPSHOT_TIME = "ingot.io/snapshot-time"
+"""Annotation of an ``ingot snapshot`` dump (a ``List``): the instant it was read."""
+
 USAGE = 2
 PROBLEMS = 1
 OK = 0
@@ -74,6 +77,12 @@ def load_snapshot(args: Any) -> Snapshot:
         now_s = parse_time(args.now) if args.now else None
         if args.now and now_s is None:
             raise CommandError(f"--now {args.now!r} is not an RFC 3339 time")
+        for item in loaded:  # an `ingot snapshot` dump records its own instant
+            recorded = ((item.obj.get("metadata") or {}).get("annotations") or {}).get(
+                SNAPSHOT_TIME
+            )
+            if now_s is None and recorded:
+                now_s = parse_time(recorded)
         if now_s is None:
             import time
 
@@ -197,3 +206,36 @@ def run_plan(args: Any) -> int:
     after_snap = analysis.simulate_config_change(before, proposed)
     after = _analyse(args, after_snap)
     return emit(reports.plan_report(before, after), args.output, reports.render_plan)
+
+
+def snapshot_document(snap: Snapshot) -> dict[str, Any]:
+    """A ``kind: List`` of every object of ``snap`` (Secrets redacted, managedFields dropped).
+
+    ``--snapshot`` reads it back with the recorded instant, so ``explain`` and ``status`` give
+    the same answers offline, e.g. on a dump attached to a bug report.
+    """
+    import datetime as dt
+
+    items = []
+    for obj in snap.objects():
+        md = dict(obj.get("metadata") or {})
+        md.pop("managedFields", None)
+        items.append({**obj, "metadata": md})
+    when = dt.datetime.fromtimestamp(snap.now_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {"annotations": {SNAPSHOT_TIME: when, "ingot.io/namespace": snap.namespace}},
+        "items": items,
+    }
+
+
+@_guard
+def run_snapshot(args: Any) -> int:
+    """``ingot snapshot``: dump what the other commands read (for offline use, bug reports)."""
+    doc = snapshot_document(load_snapshot(args))
+    if args.output == "json":
+        print(json.dumps(doc, indent=1, default=str))
+    else:
+        print(yaml.safe_dump(json.loads(json.dumps(doc, default=str)), sort_keys=False), end="")
+    return OK

@@ -1,9 +1,9 @@
 """The ``ingot`` command.
 
 Subcommands: ``status``, ``explain service NS/NAME``, ``plan -f ...`` (against a cluster, the
-embedded API server or a recorded snapshot), ``validate`` (offline), ``apiserver`` (the embedded
-development API server), ``lab demo`` (root). Exit codes: 0 ok, 1 problems found, 2 usage
-error (or the cluster could not be read).
+embedded API server or a recorded snapshot), ``snapshot`` (dump what those read),
+``validate`` (offline), ``apiserver`` (the embedded development API server), ``lab demo``
+(root). Exit codes: 0 ok, 1 problems found, 2 usage error (or the cluster could not be read).
 """
 
 from __future__ import annotations
@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_cluster_args(plan)
 
+    snap = sub.add_parser(
+        "snapshot",
+        help="dump every object status/explain/plan read (Secrets redacted), for --snapshot",
+    )
+    commands.add_cluster_args(snap)
+    snap.set_defaults(output="yaml")
+
     sub.add_parser(
         "apiserver",
         help="run the embedded development API server (not for production)",
@@ -80,13 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         from ingot.cli import validate
 
         return validate.run(args)
-    if args.command in ("status", "explain", "plan"):
+    if args.command in ("status", "explain", "plan", "snapshot"):
         from ingot.cli import commands
 
         run = {
             "status": commands.run_status,
             "explain": commands.run_explain,
             "plan": commands.run_plan,
+            "snapshot": commands.run_snapshot,
         }[args.command]
         return run(args)
     if args.command == "lab":

@@ -300,6 +300,13 @@ def explain_report(a: an.Analysis, key: str) -> dict[str, Any]:
     report["announcement"] = ann
     if ips and not ann["announced"]:
         report["problems"].append(ann["summary"])
+    for entry in ann["l2"]:
+        want = [entry["owner"]] if entry["owner"] else []
+        if entry["reported"] and entry["reported"] != want:
+            report["problems"].append(
+                f"{entry['ip']}: speakers report announcing from {', '.join(entry['reported'])}"
+                f" but placement says {entry['owner'] or 'nobody'} (in flux, or a stale status)"
+            )
     return report
 
 
@@ -507,7 +514,7 @@ def status_report(a: an.Analysis) -> dict[str, Any]:
                         "peer": p.name,
                         "address": str(p.peer_address),
                         "bfd_profile": p.bfd_profile,
-                        "state": "not published",
+                        "state": "unknown (not in the API: see metallb_bgp_session_up)",
                         "routes": len(plan.routes_for(p.name)) if plan is not None else 0,
                     }
                     for p in peers
@@ -572,7 +579,7 @@ def render_status(r: Mapping[str, Any]) -> str:
     for s in r["speakers"]:
         sessions = "; ".join(
             f"{b['peer']}({b['address']}{', bfd ' + b['bfd_profile'] if b['bfd_profile'] else ''})"
-            f" {b['state']}, {b['routes']} routes"
+            f" {b['routes']} routes"
             for b in s["bgp_sessions"]
         )
         age = "-" if s["renew_age_s"] is None else f"{s['renew_age_s']:g}s"
@@ -580,7 +587,9 @@ def render_status(r: Mapping[str, Any]) -> str:
             s["node"], s["lease"], "yes" if s["fenced"] else "no", age,
             ",".join(s["l2_ips"]) or "-", sessions or "-",
         ])  # fmt: skip
-    out.append(table(["NODE", "LEASE", "FENCED", "RENEWED", "L2 IPS", "BGP SESSIONS"], rows))
+    out.append(
+        table(["NODE", "LEASE", "FENCED", "RENEWED", "L2 IPS", "BGP SESSIONS (PLANNED)"], rows)
+    )
     for n in r["notes"]:
         out.append(f"note: {n}")
     if r["problems"]:
