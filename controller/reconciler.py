@@ -294,10 +294,12 @@ class Reconciler:
         """Claim every Service's current ingress IPs (holders first), return the work order.
 
         Malformed or unclaimable IPs are not kept: those Services are reconciled afterwards
-        and re-allocated (MetalLB PR #1778). Claims are decided by the allocator in key
-        order, so the outcome does not depend on list order.
+        and re-allocated (MetalLB PR #1778). When two Services claim one IP without compatible
+        sharing, the older one (``creationTimestamp``, then key) keeps it, as the earlier
+        holder does in MetalLB; the outcome does not depend on list order.
         """
         claims: list[_Claim] = []
+        holders: list[RawObject] = []
         others: list[str] = []
         services = sorted(self._caches.services.list(), key=lambda s: (_created(s), _key(s)))
         for svc in services:
@@ -307,9 +309,13 @@ class Reconciler:
             req = self._request(svc)
             if ips and not isinstance(req, (list, tuple)):
                 claims.append(_Claim(req, ips))
+                holders.append(svc)
             else:
                 others.append(_key(svc))
-        conflicts = self._alloc.restore(claims)
+        rank = {
+            c.request.key: _created(s) for c, s in zip(claims, holders, strict=True) if _created(s)
+        }
+        conflicts = self._alloc.restore(claims, rank=rank)
         for c in conflicts:
             log.warning("restore refused", extra={"service": str(c.key), "reason": c.message})
         log.info(

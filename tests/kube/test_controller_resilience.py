@@ -162,3 +162,18 @@ def test_chaos_500_services_converge_duplicate_free(kh: KubeHarness, apiserver) 
     assert kh.resync() == 0
     kh.start()  # and a restart after the storm changes nothing
     assert _assigned(kh) == got
+
+
+def test_restore_conflict_older_holder_wins(kh: KubeHarness) -> None:
+    """Two Services show one IP without sharing (e.g. restored from a backup): on start the
+    older one keeps it, the younger one gets a new IP; nobody ends up duplicated."""
+    kh.apply(pool("p", "198.51.100.10-198.51.100.11"), l2(), settle=False)
+    for name in ("z-old", "a-young"):  # key order would favour a-young
+        _create_services(kh, [name])
+        svc = kh.fs.get(src.SERVICE, name, namespace=APP_NS)
+        svc["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.10"}]}}
+        kh.fs.replace_status(src.SERVICE, svc, namespace=APP_NS)
+        time.sleep(1.1)  # creationTimestamp has one-second resolution
+    kh.start()
+    assert kh.ips("z-old") == ["198.51.100.10"]
+    assert kh.ips("a-young") == ["198.51.100.11"]
