@@ -200,12 +200,17 @@ class Allocator:
                 )
         if by_name == self._pools:
             return frozenset()
-        old = self._assignments
-        self._pools = dict(sorted(by_name.items()))
+        new_pools = dict(sorted(by_name.items()))
+        # Pools that did not change keep their occupancy and their assignments untouched:
+        # ranges never overlap, so their IPs cannot have moved into another pool.
+        unchanged = {name for name, p in new_pools.items() if self._pools.get(name) == p}
         self._occ = {
-            name: [RangeOccupancy(r, avoid_buggy_ips=p.avoid_buggy_ips) for r in p.ranges]
-            for name, p in self._pools.items()
+            name: self._occ[name]
+            if name in unchanged
+            else [RangeOccupancy(r, avoid_buggy_ips=p.avoid_buggy_ips) for r in p.ranges]
+            for name, p in new_pools.items()
         }
+        self._pools = new_pools
         self._pinned = sorted(
             (p for p in self._pools.values() if p.allocation is not None), key=_priority_key
         )
@@ -220,18 +225,32 @@ class Allocator:
         for fam, first, name, i, occ in entries:
             self._index_starts[fam].append(first)
             self._index_ranges[fam].append((name, i, occ))
-        self._assignments = {}
-        self._holders = {}
-        self._keyed_ips = {}
-        self._services_by_pool = {}
+        # Assignments of changed or deleted pools are forgotten, then re-validated in key
+        # order. All holders of an IP are in the IP's pool, so they are forgotten together.
+        moved = [
+            self._assignments.pop(key)
+            for key in sorted(self._assignments)
+            if self._assignments[key].pool not in unchanged
+        ]
+        for a in moved:
+            sk = a.request.sharing_key
+            for ip in a.ips:
+                ipk = (ip.version, int(ip))
+                self._holders.pop(ipk, None)
+                if sk is not None and sk in self._keyed_ips:
+                    self._keyed_ips[sk].discard(ipk)
+                    if not self._keyed_ips[sk]:
+                        del self._keyed_ips[sk]
+        self._services_by_pool = {
+            name: n for name, n in self._services_by_pool.items() if name in unchanged
+        }
         released: set[ServiceKey] = set()
-        for key in sorted(old):
-            a = old[key]
+        for a in moved:
             problem, pool = self._claim_problem(a.request, a.ips)
             if problem is None and pool is not None:
                 self._claim(a.request, a.ips, pool)
             else:
-                released.add(key)
+                released.add(a.request.key)
         return frozenset(released)
 
     # ------------------------------------------------------------------ queries

@@ -9,6 +9,7 @@ first fit in pool order.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import itertools
 import random
@@ -105,14 +106,45 @@ def requests(draw: Any, pool_names: Sequence[str] = ("p0", "p1", "p2")) -> Servi
 def ops(draw: Any) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for _ in range(draw(st.integers(1, 30))):
-        kind = draw(st.sampled_from(["assign"] * 6 + ["release", "set_pools"]))
+        kind = draw(st.sampled_from(["assign"] * 6 + ["release", "set_pools", "edit_pools"]))
         if kind == "assign":
             out.append(("assign", draw(requests())))
         elif kind == "release":
             out.append(("release", draw(st.sampled_from(KEYS))))
+        elif kind == "edit_pools":
+            out.append(("edit_pools", draw(st.integers(0, 2**16))))
         else:
             out.append(("set_pools", draw(pool_sets())))
     return out
+
+
+def edit_one_pool(pools: list[pool.Pool], seed: int) -> list[pool.Pool]:
+    """Change one pool (the others stay equal): the incremental path of set_pools."""
+    if not pools:
+        return pools
+    rnd = random.Random(seed)
+    i = rnd.randrange(len(pools))
+    p = pools[i]
+    how = rnd.choice(["auto", "buggy", "alloc", "shrink", "drop", "rename"])
+    if how == "auto":
+        q = dataclasses.replace(p, auto_assign=not p.auto_assign)
+    elif how == "buggy":
+        q = dataclasses.replace(p, avoid_buggy_ips=not p.avoid_buggy_ips)
+    elif how == "alloc":
+        q = dataclasses.replace(
+            p,
+            allocation=None if p.allocation else pool.ServiceAllocation(namespaces=frozenset("a")),
+        )
+    elif how == "shrink":
+        r = p.ranges[0]
+        if r.size == 1:
+            return pools[:i] + pools[i + 1 :]
+        q = dataclasses.replace(p, ranges=(ranges.AddressRange(r.first + 1, r.last), *p.ranges[1:]))
+    elif how == "drop":
+        return pools[:i] + pools[i + 1 :]
+    else:
+        q = dataclasses.replace(p, name=p.name + "x")
+    return [*pools[:i], q, *pools[i + 1 :]]
 
 
 def check_invariants(a: allocator.Allocator) -> None:
@@ -225,6 +257,8 @@ def run_ops(pools: list[pool.Pool], steps: list[tuple[str, Any]], *, check: bool
             trace.append(a.release(arg))
             assert a.assignment(arg) is None
         else:
+            if kind == "edit_pools":
+                arg = edit_one_pool(list(a.pools.values()), arg)
             before = a.snapshot()
             released = a.set_pools(arg)
             trace.append(released)
