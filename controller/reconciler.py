@@ -98,6 +98,16 @@ class _Claim:
     ips: tuple[Any, ...]
 
 
+def _sharing_terms(request: Any) -> tuple[Any, ...]:
+    """The parts of a request that decide IP sharing (``ipam.sharing``)."""
+    return (
+        request.sharing_key,
+        request.traffic_policy,
+        request.backend_key,
+        frozenset(request.ports),
+    )
+
+
 def _parse_ips(texts: Iterable[str]) -> tuple[Any, ...]:
     out = []
     for t in texts:
@@ -419,6 +429,8 @@ class Reconciler:
         if self.config is None:
             return ServiceResult()  # untouched until a valid config is loaded (MetalLB)
         before = self.holds(key)
+        old = self._alloc.assignment(key)
+        old_sharing = _sharing_terms(old.request) if old is not None else None
         req = self._request(svc)
         outcome: st.Outcome
         if isinstance(req, (list, tuple)):
@@ -435,6 +447,10 @@ class Reconciler:
                 outcome = st.Unallocated(code, str(reason.message))
         after = self.holds(key)
         freed = bool(set(before) - set(after))
+        if after and old_sharing is not None and not isinstance(req, (list, tuple)):
+            # A holder's sharing terms changed: a waiting Service may now fit next to it
+            # (MetalLB reprocess-all trigger; e2e "reconsider services when sharing ... change").
+            freed = freed or _sharing_terms(req) != old_sharing
         if isinstance(outcome, st.Unallocated):
             self.pending.add(key)
         else:

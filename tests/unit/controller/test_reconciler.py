@@ -605,3 +605,15 @@ def test_c36_aggregation_config_invalid_in_either_order(h: Harness) -> None:
     assert state["result"] == "Valid"
     h.apply(service("one"))
     assert h.ips("one") == ["203.0.113.1"]
+
+
+def test_e2e_reconsider_when_holder_sharing_changes(h: Harness) -> None:
+    h.apply(pool("p", "198.51.100.10/32"), l2())
+    h.apply(service("holder", annotations={A + "allow-shared-ip": "k1"}))
+    h.apply(service("waiter", annotations={A + "allow-shared-ip": "k2"}, ports=[(443, "TCP")]))
+    assert h.ips("waiter") == []
+    h.edit_service(
+        "holder", lambda s: s["metadata"]["annotations"].update({A + "allow-shared-ip": "k2"})
+    )
+    assert h.ips("holder") == ["198.51.100.10"]
+    assert h.ips("waiter") == ["198.51.100.10"]
