@@ -766,14 +766,42 @@ class _FakeWatch:
     kind: Kind
     namespace: str | None
     label_selector: str | None
+    field_selector: str | None
     next_index: int
+    initial: list[RawObject] = field(default_factory=list)
     closed: bool = False
     dropped: bool = False
     pending_error: errors.KubeError | None = None
     bookmarks: list[str] = field(default_factory=list)
 
+    def _matches(self, obj: RawObject | None) -> bool:
+        return (
+            obj is not None
+            and self.source._matches(obj, self.namespace, self.label_selector)
+            and self.source._field_ok(obj, self.field_selector)
+        )
+
+    def _translate(
+        self, kind: Kind, etype: EventType, obj: RawObject, old: RawObject | None
+    ) -> WatchEvent | None:
+        """The event this (selector-filtered) watch sees, with selector transitions."""
+        if kind != self.kind:
+            return None
+        now, was = self._matches(obj), self._matches(old)
+        if etype == "MODIFIED":
+            if now and not was:
+                etype = "ADDED"  # entered the selector
+            elif was and not now:
+                etype = "DELETED"  # left the selector
+            elif not now:
+                return None
+        elif not (now or (etype == "DELETED" and was)):
+            return None
+        return WatchEvent(type=etype, object=copy.deepcopy(obj))
+
     def __iter__(self) -> Iterator[WatchEvent]:
         src = self.source
+        item: WatchEvent
         try:
             while True:
                 with src._cond:
@@ -783,24 +811,25 @@ class _FakeWatch:
                         if self.pending_error is not None:
                             exc, self.pending_error = self.pending_error, None
                             raise exc
+                        if self.initial:
+                            item = WatchEvent(type="ADDED", object=self.initial.pop(0))
+                            break
                         if self.bookmarks:
                             rv = self.bookmarks.pop(0)
-                            item: WatchEvent | None = WatchEvent(
+                            item = WatchEvent(
                                 type="BOOKMARK", object={"metadata": {"resourceVersion": rv}}
                             )
                             break
                         if self.next_index < len(src._history):
-                            etype, kind, obj = src._history[self.next_index]
+                            etype, kind, obj, old = src._history[self.next_index]
                             self.next_index += 1
-                            if kind == self.kind and src._matches(
-                                obj, self.namespace, self.label_selector
-                            ):
-                                item = WatchEvent(type=etype, object=copy.deepcopy(obj))
+                            translated = self._translate(kind, etype, obj, old)
+                            if translated is not None:
+                                item = translated
                                 break
                             continue
                         src._cond.wait(0.5)
-                if item is not None:
-                    yield item
+                yield item
         finally:
             with src._cond:
                 if self in src._watches:
@@ -820,18 +849,21 @@ class FakeSource:
     409 AlreadyExists and 409 Conflict on a stale ``metadata.resourceVersion`` (PUT, merge
     PATCH carrying one, DELETE precondition); the status subresource for kinds with
     ``has_status``; merge patch (RFC 7386; ``"strategic"`` is treated as merge); equality
-    label selectors (``a=b,c``); watch from a resourceVersion with replay, BOOKMARKs on demand,
-    410 after ``compact()``; test controls ``compact``, ``drop_watches``, ``fail_next``,
-    ``bookmark`` and a ``calls`` log of ``(verb, kind.plural, key)``.
-    Not implemented: field selectors other than ``metadata.name``/``metadata.namespace``,
+    label selectors (``a=b,c``) and ``metadata.name``/``metadata.namespace`` field selectors,
+    with selector transitions on watches (leaving the selector is DELETED, entering ADDED);
+    watch from a resourceVersion with replay (``""``/``"0"``: synthetic ADDED first),
+    BOOKMARKs on demand, 410 after ``compact()``; test controls ``compact``,
+    ``expire_watches``, ``drop_watches``, ``fail_next``, ``bookmark`` and a ``calls`` log of
+    ``(verb, kind.plural, key)``.
+    Not implemented: other field selectors, set-based label selectors (``in``, ``notin``),
     finalizers, json patch, defaulting or validation.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._rv = 0
+        self._rv = 1  # like a real server, never "0": that means "any version" to a watch
         self._objects: dict[tuple[Kind, str], RawObject] = {}
-        self._history: list[tuple[EventType, Kind, RawObject]] = []
+        self._history: list[tuple[EventType, Kind, RawObject, RawObject | None]] = []
         self._history_rv: list[int] = []
         self._compacted_rv = 0
         self._watches: list[_FakeWatch] = []
@@ -969,8 +1001,10 @@ class FakeSource:
                 return False
         return True
 
-    def _record(self, etype: EventType, kind: Kind, obj: RawObject) -> None:
-        self._history.append((etype, kind, copy.deepcopy(obj)))
+    def _record(
+        self, etype: EventType, kind: Kind, obj: RawObject, old: RawObject | None = None
+    ) -> None:
+        self._history.append((etype, kind, copy.deepcopy(obj), old))
         self._history_rv.append(self._rv)
         self._cond.notify_all()
 
@@ -1015,7 +1049,7 @@ class FakeSource:
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         self._bump(new)
         self._objects[key] = new
-        self._record("MODIFIED", kind, new)
+        self._record("MODIFIED", kind, new, old)
         return copy.deepcopy(new)
 
     # -- Source --------------------------------------------------------------------------
@@ -1055,7 +1089,7 @@ class FakeSource:
         with self._cond:
             self._enter("watch", kind, namespace or "")
             rv = int(resource_version or 0)
-            if rv < self._compacted_rv:
+            if resource_version not in ("", "0") and rv < self._compacted_rv:
                 raise errors.Expired(
                     f"WATCH {kind}: too old resource version: {rv} ({self._compacted_rv})",
                     status=410,
@@ -1064,7 +1098,15 @@ class FakeSource:
             idx = 0
             while idx < len(self._history_rv) and self._history_rv[idx] <= rv:
                 idx += 1
-            w = _FakeWatch(self, kind, namespace, label_selector, idx)
+            w = _FakeWatch(self, kind, namespace, label_selector, field_selector, idx)
+            if resource_version in ("", "0"):
+                # As the real server: synthetic ADDED for the current state, then live events.
+                w.next_index = len(self._history)
+                w.initial = [
+                    copy.deepcopy(o)
+                    for (k, _), o in sorted(self._objects.items(), key=lambda kv: kv[0][1])
+                    if k == kind and w._matches(o)
+                ]
             self._watches.append(w)
             return w
 

@@ -179,3 +179,40 @@ def test_unreachable_server_is_unavailable() -> None:
     with pytest.raises(errors.Unavailable) as exc:
         ks.list(SVC)
     assert exc.value.status == 0
+
+
+def _collect(stream: source.WatchStream, n: int) -> list[tuple[str, str]]:
+    out = []
+    for ev in stream:
+        if ev.type == "BOOKMARK":
+            continue
+        out.append((ev.type, ev.object["metadata"]["name"]))
+        if len(out) == n:
+            break
+    stream.close()
+    return out
+
+
+def test_watch_selector_transitions(src: source.Source) -> None:
+    rv0 = src.list(SVC).resource_version
+    src.create(SVC, svc("a"))  # labels app=a
+    src.patch(SVC, "a", {"metadata": {"labels": {"app": "b"}}}, namespace="demo")  # enters
+    src.patch(SVC, "a", {"metadata": {"labels": {"x": "1"}}}, namespace="demo")  # stays
+    src.patch(SVC, "a", {"metadata": {"labels": {"app": "c"}}}, namespace="demo")  # leaves
+    src.create(SVC, svc("b"))  # app=b from the start
+    stream = src.watch(SVC, resource_version=rv0, label_selector="app=b", timeout_s=5)
+    assert _collect(stream, 4) == [
+        ("ADDED", "a"),
+        ("MODIFIED", "a"),
+        ("DELETED", "a"),
+        ("ADDED", "b"),
+    ]
+
+
+def test_watch_field_selector_and_initial_state(src: source.Source) -> None:
+    src.create(source.NODE, {"metadata": {"name": "node-a"}})
+    src.create(source.NODE, {"metadata": {"name": "node-b"}})
+    stream = src.watch(
+        source.NODE, resource_version="0", field_selector="metadata.name=node-b", timeout_s=5
+    )
+    assert _collect(stream, 1) == [("ADDED", "node-b")]
