@@ -28,8 +28,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller import reconciler as rec
+from controller import status as st
 from controller.metrics import ControllerMetrics
 from ingot import errors
+from ingot.api import services as api_services
 from ingot.kube import informer as inf
 from ingot.kube import source as src
 from ingot.kube import workqueue as wq
@@ -159,6 +161,7 @@ class Controller:
         )
         self._ready = threading.Event()
         self._stop = threading.Event()
+        self._events = events
         self._worker: threading.Thread | None = None
         self._busy = False
 
@@ -168,11 +171,26 @@ class Controller:
         def svc_key(obj: Mapping[str, Any]) -> None:
             self.queue.add(src.object_key(obj))
 
-        def svc_update(_old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        def deprecated(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
+            # MetalLB warns when a Service using legacy annotations is created or updated;
+            # never for the initial list (a restart must not re-announce anything).
+            legacy = api_services.deprecated_annotations(new)
+            if legacy and (old is None or api_services.deprecated_annotations(old) != legacy):
+                ours = ", ".join(a.replace("metallb.universe.tf/", "metallb.io/") for a in legacy)
+                msg = f"deprecated annotations {', '.join(legacy)}: use {ours}"
+                self._events(new, st.EventSpec("Warning", "DeprecatedAnnotation", msg))
+
+        def svc_add(obj: Mapping[str, Any]) -> None:
+            svc_key(obj)
+            if self._ready.is_set():
+                deprecated(None, obj)
+
+        def svc_update(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
             if not self.reconciler.is_own_write(new):  # the echo of our write changes nothing
                 svc_key(new)
+                deprecated(old, new)
 
-        self.services.add_handler(on_add=svc_key, on_update=svc_update, on_delete=svc_key)
+        self.services.add_handler(on_add=svc_add, on_update=svc_update, on_delete=svc_key)
 
         def config(*_: Any) -> None:
             self.queue.add(CONFIG_KEY)

@@ -120,7 +120,7 @@ def _parse_ips(texts: Iterable[str]) -> tuple[Any, ...]:
 
 def lb_class_matches(svc: RawObject, lb_class: str) -> bool:
     """MetalLB rule: flag empty -> only Services without a class; else only that class."""
-    cls = (svc.get("spec") or {}).get("loadBalancerClass")
+    cls = (svc.get("spec") or {}).get("loadBalancerClass") or None
     return cls is None if not lb_class else cls == lb_class
 
 

@@ -82,3 +82,20 @@ def test_lb_class_filter(apiserver, kube_client) -> None:
         assert h.condition("none") is None
     finally:
         h.stop()
+
+
+def test_deprecated_annotation_warned_on_create_not_on_restart(apiserver, kube_client) -> None:
+    from controller.testing import l2, pool, service
+
+    h = KubeHarness(kube_client, audit=lambda: list(apiserver.audit))
+    try:
+        h.apply(pool("p", "198.51.100.10/31"), l2())
+        h.apply(service("legacy", annotations={"metallb.universe.tf/address-pool": "p"}))
+        assert h.ips("legacy") == ["198.51.100.10"]
+        warned = [(r, m) for r, m in h.events_for("legacy") if r == "DeprecatedAnnotation"]
+        assert len(warned) == 1
+        assert "metallb.io/address-pool" in warned[0][1]
+        h.start()
+        assert len([r for r, _ in h.events_for("legacy") if r == "DeprecatedAnnotation"]) == 1
+    finally:
+        h.stop()
