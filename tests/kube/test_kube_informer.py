@@ -253,3 +253,29 @@ def test_stop_is_clean(apiserver, kube) -> None:
     eventually(lambda: inf.watch_count >= 1)
     inf.stop(timeout_s=10)
     assert all(not t.is_alive() for t in inf._threads)
+
+
+def test_selector_transitions_reach_handlers(kube, running) -> None:
+    """An object that leaves the label selector is deleted from the cache, and vice versa."""
+    kube.create(
+        SVC,
+        {**svc("a"), "metadata": {"name": "a", "namespace": "demo", "labels": {"ingot": "yes"}}},
+    )
+    inf, rec = start(kube, running, label_selector="ingot=yes")
+    assert inf.keys() == ["demo/a"]
+    kube.patch(SVC, "a", {"metadata": {"labels": {"ingot": "no"}}}, namespace="demo")
+    eventually(lambda: inf.keys() == [])
+    kube.patch(SVC, "a", {"metadata": {"labels": {"ingot": "yes"}}}, namespace="demo")
+    eventually(lambda: inf.keys() == ["demo/a"])
+    assert rec.snapshot() == [("add", "demo/a"), ("delete", "demo/a"), ("add", "demo/a")]
+
+
+def test_own_node_by_field_selector(kube, running) -> None:
+    for n in ("node-a", "node-b"):
+        kube.create(source.NODE, {"metadata": {"name": n}})
+    inf, rec = start(kube, running, kind=source.NODE, field_selector="metadata.name=node-b")
+    assert inf.keys() == ["node-b"]
+    kube.patch(source.NODE, "node-a", {"metadata": {"labels": {"x": "1"}}})
+    kube.patch(source.NODE, "node-b", {"metadata": {"labels": {"x": "1"}}})
+    eventually(lambda: inf.get("node-b")["metadata"].get("labels") == {"x": "1"})
+    assert [k for _, k in rec.snapshot()] == ["node-b", "node-b"]
