@@ -624,3 +624,72 @@ def plan_from_config(
     node = nodes.get(node_name)
     mine = peers_for_node(peers, node) if node is not None else ()
     return mine, plan
+
+
+# ---------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class ServiceCondition:
+    """The ``ingot.io/Announced`` condition for a Service in BGP mode, and who writes it.
+
+    Every node plans the whole cluster (pure, cheap), so all agree on one ``reporter`` per
+    Service: the first announcing node by name, or, when none announces, the first node that
+    would have announced but for a reason (no endpoints, Local without local endpoint, ...).
+    """
+
+    reporter: str
+    status: Literal["True", "False"]
+    reason: str
+    message: str
+
+
+def cluster_plans(
+    cfg: config.Config,
+    *,
+    raw_services: Sequence[Mapping[str, object]],
+    raw_slices_by_service: Mapping[str, Sequence[Mapping[str, object]]],
+    raw_nodes: Mapping[str, Mapping[str, object]],
+) -> dict[str, BgpPlan]:
+    """:func:`plan_from_config` for every node (by node name)."""
+    return {
+        name: plan_from_config(
+            cfg,
+            raw_services=raw_services,
+            raw_slices_by_service=raw_slices_by_service,
+            raw_nodes=raw_nodes,
+            node_name=name,
+        )[1]
+        for name in sorted(raw_nodes)
+    }
+
+
+def service_condition(key: str, plans: Mapping[str, BgpPlan]) -> ServiceCondition | None:
+    """The condition of Service ``key`` from every node's plan; ``None`` when BGP has no say.
+
+    BGP has no say when no BGPAdvertisement applies to the Service on any node (an L2-only
+    Service: the L2 component owns its condition) or no node has a BGP session.
+    """
+    announcing = sorted(n for n, p in plans.items() if key in p.peers_by_service)
+    if announcing:
+        peers = sorted({peer for n in announcing for peer in plans[n].peers_by_service[key]})
+        return ServiceCondition(
+            reporter=announcing[0],
+            status="True",
+            reason="Announced",
+            message=(
+                f"announced over BGP from {len(announcing)} node(s) "
+                f"[{', '.join(announcing)}] to peers [{', '.join(peers)}]"
+            ),
+        )
+    silent = {"noMatchingAdvertisement", "noIPAllocated", "nodeNotFound", "noPeers"}
+    for name in sorted(plans):
+        reason = plans[name].not_announced.get(key)
+        if reason is not None and reason not in silent:
+            return ServiceCondition(
+                reporter=name,
+                status="False",
+                reason=reason[:1].upper() + reason[1:],
+                message=f"not announced over BGP: {reason} (node {name})",
+            )
+    return None

@@ -17,7 +17,8 @@ Wiring (in ``speaker/__main__.py``, owned by the speaker app)::
                           node_name=args.node_name)
     bfd = BfdService(metrics=BfdMetrics(registry),
                      on_down=lambda peer: driver.reset_peer(peer, "BFD session down"))
-    bgp = BgpComponent(node=args.node_name, driver=driver, bfd=bfd)
+    status = BgpStatusWriter(source=source, node=args.node_name, namespace=args.namespace)
+    bgp = BgpComponent(node=args.node_name, driver=driver, bfd=bfd, status=status)
     app = SpeakerApp(components=[l2, bgp], source=source, namespace=args.namespace)
 """
 
@@ -31,6 +32,7 @@ import structlog
 from ingot.api import bgp
 from speaker.bgp.bfd import BfdPeer, BfdService, BfdTimers
 from speaker.bgp.driver import BgpDriver
+from speaker.bgp.status import BgpStatusWriter
 
 log = structlog.get_logger("speaker.bgp")
 
@@ -40,10 +42,18 @@ class BgpComponent:
 
     name = "bgp"
 
-    def __init__(self, *, node: str, driver: BgpDriver, bfd: BfdService | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        node: str,
+        driver: BgpDriver,
+        bfd: BfdService | None = None,
+        status: BgpStatusWriter | None = None,
+    ) -> None:
         self.node = node
         self.driver = driver
         self.bfd = bfd
+        self.status = status
         self.plan: bgp.BgpPlan | None = None
         self.peer_errors: dict[str, str] = {}
         self._state: Any = None
@@ -62,6 +72,8 @@ class BgpComponent:
                 tg.create_task(runner(), name="bgp-driver")
             if self.bfd is not None:
                 tg.create_task(self.bfd.run(), name="bfd")
+            if self.status is not None:
+                tg.create_task(self.status.run(), name="bgp-status")
             tg.create_task(self._loop(), name="bgp-plan")
 
     async def _loop(self) -> None:
@@ -96,6 +108,14 @@ class BgpComponent:
         self.driver.set_routes(plan.routes)
         if self.bfd is not None:
             self.bfd.set_peers(bfd_peers(state.config, peers))
+        if self.status is not None:
+            plans = bgp.cluster_plans(
+                state.config,
+                raw_services=state.services,
+                raw_slices_by_service=state.slices_by_service,
+                raw_nodes=state.nodes,
+            )
+            self.status.update(plan=plan, plans=plans, raw_services=tuple(state.services))
         if self.plan is None or self.plan.not_announced != plan.not_announced:
             for key, reason in plan.not_announced.items():
                 log.debug("not announced over BGP", service=key, reason=reason)

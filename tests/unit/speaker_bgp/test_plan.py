@@ -440,3 +440,32 @@ def test_raw_parsers():
         }
     )
     assert node == NodeInfo("node-a", {"zone": "a"}, True, (ip("198.51.100.11"),))
+
+
+# ------------------------------------------------------------------ Announced condition
+
+
+def _plans(policy: str, endpoint_nodes: tuple[str, ...], advs=(ADV,)) -> dict[str, bgp.BgpPlan]:
+    svc = replace(WEB, external_traffic_policy=policy)
+    eps = {"demo/web": tuple(EndpointInfo(n) for n in endpoint_nodes)}
+    return {n: plan(services=(svc,), endpoints=eps, node=n, advs=advs) for n in NODES}
+
+
+@pytest.mark.parametrize(
+    ("policy", "eps", "advs", "expected"),
+    [
+        pytest.param("Cluster", ("node-c",), (ADV,), ("node-a", "True", "Announced"), id="all"),
+        pytest.param("Local", ("node-c",), (ADV,), ("node-c", "True", "Announced"), id="local"),
+        pytest.param("Cluster", (), (ADV,), ("node-a", "False", "NoEndpoints"), id="no-endpoints"),
+        pytest.param(
+            "Cluster", ("node-c",), (replace(ADV, pools=frozenset({"l2"})),), None, id="not-bgp"
+        ),
+    ],
+)
+def test_service_condition(policy, eps, advs, expected):
+    cond = bgp.service_condition("demo/web", _plans(policy, eps, advs))
+    if expected is None:
+        assert cond is None
+    else:
+        assert cond is not None
+        assert (cond.reporter, cond.status, cond.reason) == expected
