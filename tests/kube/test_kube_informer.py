@@ -279,3 +279,28 @@ def test_own_node_by_field_selector(kube, running) -> None:
     kube.patch(source.NODE, "node-b", {"metadata": {"labels": {"x": "1"}}})
     eventually(lambda: inf.get("node-b")["metadata"].get("labels") == {"x": "1"})
     assert [k for _, k in rec.snapshot()] == ["node-b", "node-b"]
+
+
+def test_over_https_and_clean_stop() -> None:
+    """TLS (as in-cluster): watch works, and stop() unblocks a reader inside an SSL read."""
+    from ingot.apiserver.server import APIServer
+
+    srv = APIServer(tls=True)
+    srv.start()
+    client = srv.api_client()
+    inf = None
+    try:
+        kube = source.KubeSource(client)
+        kube.create(source.NAMESPACE, {"metadata": {"name": "demo"}})
+        inf = informer.Informer(kube, SVC, backoff=FAST)
+        inf.start()
+        assert inf.wait_for_sync(20)
+        kube.create(SVC, svc("tls"))
+        eventually(lambda: inf.get("demo/tls") is not None)
+        inf.stop(timeout_s=10)
+        assert all(not t.is_alive() for t in inf._threads)
+    finally:
+        if inf is not None:
+            inf.stop()
+        client.close()
+        srv.stop()
