@@ -105,8 +105,20 @@ def _l2_entry(a: an.Analysis, key: str, ip: str) -> dict[str, Any]:
         if f"{(s.get('status') or {}).get('serviceNamespace', '')}/"
         f"{(s.get('status') or {}).get('serviceName', '')}" == key
     )
+    stale = [
+        n
+        for n in reporters
+        if a.speakers.get(n) is None or a.speakers[n].state != place.MemberState.LIVE.value
+    ]
     if p is None:
-        return {"ip": ip, "owner": None, "reason": "not placed", "candidates": [], "reported": []}
+        return {
+            "ip": ip,
+            "owner": None,
+            "reason": "not placed",
+            "candidates": [],
+            "reported": reporters,
+            "reported_stale": stale,
+        }
     rows = []
     for rank, node in enumerate(p.candidates, start=1):
         v = p.verdicts[node]
@@ -122,6 +134,7 @@ def _l2_entry(a: an.Analysis, key: str, ip: str) -> dict[str, Any]:
         "services": list(p.services),
         "candidates": rows,
         "reported": reporters,
+        "reported_stale": stale,
     }
 
 
@@ -302,9 +315,10 @@ def explain_report(a: an.Analysis, key: str) -> dict[str, Any]:
         report["problems"].append(ann["summary"])
     for entry in ann["l2"]:
         want = [entry["owner"]] if entry["owner"] else []
-        if entry["reported"] and entry["reported"] != want:
+        live = [n for n in entry["reported"] if n not in entry["reported_stale"]]
+        if live and live != want:
             report["problems"].append(
-                f"{entry['ip']}: speakers report announcing from {', '.join(entry['reported'])}"
+                f"{entry['ip']}: speakers report announcing from {', '.join(live)}"
                 f" but placement says {entry['owner'] or 'nobody'} (in flux, or a stale status)"
             )
     return report
@@ -378,7 +392,12 @@ def render_explain(r: Mapping[str, Any]) -> str:
             + (f" ({entry['reason']})" if entry["reason"] else "")
         )
         if entry["reported"]:
-            lines.append(f"  speakers report announcing from: {', '.join(entry['reported'])}")
+            stale = set(entry["reported_stale"])
+            who = ", ".join(
+                n + (" (stale: its speaker is not live)" if n in stale else "")
+                for n in entry["reported"]
+            )
+            lines.append(f"  speakers report announcing from: {who}")
         rows = [
             [c["rank"] or "-", c["node"], "yes" if c["eligible"] else "no", c["reason"]]
             for c in entry["candidates"]

@@ -214,12 +214,19 @@ async def test_status_and_explain_match_the_live_system(apiserver, kube_client, 
                 break
             await asyncio.sleep(0.1)
         assert await fenced()
-        rc, ex = await cli(capsys, apiserver.url, "explain", "service", "demo/web")
+        for _ in range(50):  # the new owner writes its ServiceL2Status soon after taking over
+            rc, ex = await cli(capsys, apiserver.url, "explain", "service", "demo/web")
+            entry = ex["announcement"]["l2"][0]
+            if new_owner in entry["reported"]:
+                break
+            await asyncio.sleep(0.1)
         assert rc == 0, ex["problems"]
-        entry = ex["announcement"]["l2"][0]
         assert entry["owner"] == new_owner
         reasons = {c["node"]: c["reason"] for c in entry["candidates"]}
         assert "fenced" in reasons[owner]
+        assert new_owner in entry["reported"]
+        # the dead node could not remove its ServiceL2Status: shown, marked stale, not a problem
+        assert set(entry["reported_stale"]) <= {owner}
     finally:
         for t in tasks.values():
             t.cancel()
@@ -227,3 +234,40 @@ async def test_status_and_explain_match_the_live_system(apiserver, kube_client, 
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await asyncio.to_thread(h.stop)
+
+
+def test_kubeconfig_and_snapshot_dump_agree_with_live(
+    apiserver, kube_client, capsys, tmp_path
+) -> None:
+    h = KubeHarness(kube_client, audit=lambda: list(apiserver.audit))
+    try:
+        h.apply(node("n1"))
+        h.apply(pool("p", "198.51.100.10/31"), l2())
+        h.apply(service("a"), service("b"), service("c"))  # two addresses, three Services
+        kubeconfig = apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+        live = ["--kubeconfig", str(kubeconfig), "-n", NS, "-o", "json"]
+        assert main(["explain", "service", "demo/c", *live]) == 1
+        from_live = json.loads(capsys.readouterr().out)
+        assert from_live["allocation"]["decision"]["result"] == "Pending"
+        assert from_live["allocation"]["decision"]["message"] == h.condition("c")["message"]
+        assert main(["status", *live]) == 1
+        st = json.loads(capsys.readouterr().out)
+        assert {s["service"]: s["ips"] for s in st["services"]} == {
+            "demo/a": h.ips("a"),
+            "demo/b": h.ips("b"),
+            "demo/c": [],
+        }
+
+        assert main(["snapshot", "--kubeconfig", str(kubeconfig), "-n", NS]) == 0
+        dump = tmp_path / "snap.yaml"
+        dump.write_text(capsys.readouterr().out)
+        offline = ["--snapshot", str(dump), "-n", NS, "-o", "json"]
+        assert main(["explain", "service", "demo/c", *offline]) == 1
+        assert json.loads(capsys.readouterr().out) == from_live
+    finally:
+        h.stop()
+
+
+def test_unreachable_cluster_is_exit_2(capsys, tmp_path) -> None:
+    assert main(["status", "--kubeconfig", str(tmp_path / "missing")]) == 2
+    assert "kubeconfig" in capsys.readouterr().err
