@@ -539,6 +539,9 @@ class Informer:
                     need_list = False
                     with self._cond:
                         self._failures = 0
+                # Resume from the last version actually applied (events or bookmarks), also
+                # after a stream that broke mid-way: never replay into the cache.
+                rv = self.resource_version or rv
                 started = self._clock.now()
                 rv, count = self._watch_once(rv)
                 # A clean end (timeout, server restart): resume at once from rv. A server

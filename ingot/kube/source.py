@@ -911,6 +911,13 @@ class FakeSource:
                 )
             self._cond.notify_all()
 
+    def break_watches(self, error: errors.KubeError) -> None:
+        """Make every open watch raise ``error`` (a stream broken mid-way, an ERROR event)."""
+        with self._cond:
+            for w in self._watches:
+                w.pending_error = error
+            self._cond.notify_all()
+
     def drop_watches(self) -> None:
         """End every open watch stream cleanly (like an API server restart)."""
         with self._cond:

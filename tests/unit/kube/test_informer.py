@@ -347,3 +347,19 @@ def test_repeated_410_backs_off_instead_of_hot_looping(fake, clock, stopper) -> 
     assert inf.list_count == lists
     clock.advance(5.0)
     eventually(lambda: inf.list_count > lists)
+
+
+def test_stream_broken_midway_resumes_from_last_applied_event(fake, clock, stopper) -> None:
+    """No replay into the cache: a deleted object must not come back from an older version."""
+    inf, rec = start(fake, clock, stopper)
+    eventually(lambda: fake.open_watches() == 1)
+    fake.create(SVC, svc("a"))
+    fake.delete(SVC, "a", namespace="demo")
+    eventually(lambda: ("delete", "demo/a") in rec.kinds())
+    fake.break_watches(errors.Unavailable("connection reset", status=0))
+    eventually(lambda: inf.retry_at is not None)
+    clock.advance(60.0)
+    fake.create(SVC, svc("marker"))
+    eventually(lambda: inf.get("demo/marker") is not None)
+    assert rec.kinds() == [("add", "demo/a"), ("delete", "demo/a"), ("add", "demo/marker")]
+    assert inf.list_count == 1
