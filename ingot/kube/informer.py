@@ -38,6 +38,7 @@ import builtins
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -608,8 +609,6 @@ class Informer:
 
 def wait_for_cache_sync(informers: Iterable[Informer], *, timeout_s: float) -> bool:
     """Wait (real time, ``timeout_s`` in total) until every informer has synced."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     for inf in informers:
         if not inf.wait_for_sync(max(0.0, deadline - time.monotonic())):
