@@ -587,11 +587,18 @@ def render_status(r: Mapping[str, Any]) -> str:
     rows = []
     for s in r["services"]:
         where = ",".join(s["l2_owner"]) if s["l2_owner"] else ",".join(s["bgp_nodes"])
+        conds = ",".join(
+            f"{c['type'].removeprefix('ingot.io/')}={c['status']}"
+            + (f"({c['reason']})" if c["status"] != "True" and c["reason"] else "")
+            for c in s["conditions"]
+        )
         rows.append([
             s["service"], ",".join(s["ips"]) or "-", s["pool"] or "-",
-            ",".join(s["mode"]) or "-", where or "-", s["state"],
+            ",".join(s["mode"]) or "-", where or "-", conds or "-", s["state"],
         ])  # fmt: skip
-    out.append(table(["SERVICE", "IP", "POOL", "MODE", "OWNER/NEXT-HOPS", "STATE"], rows))
+    out.append(
+        table(["SERVICE", "IP", "POOL", "MODE", "OWNER/NEXT-HOPS", "CONDITIONS", "STATE"], rows)
+    )
     out.append("")
     out.append("SPEAKERS")
     rows = []

@@ -97,4 +97,10 @@ def test_text_output_has_every_section(capsys) -> None:
     assert rc == 0
     for head in ("CONFIGURATION", "POOLS", "SERVICES", "SPEAKERS"):
         assert head in out
-    assert "demo/web  198.51.100.40  p     L2    node-b" in out
+    assert "demo/web  198.51.100.40  p     L2    node-b           -           Announced" in out
+
+
+def test_text_shows_service_conditions(capsys) -> None:
+    rc, out = status(capsys, "c15", fmt="text")
+    assert rc == 1
+    assert "IPAllocated=True,Announced=False(NoEligibleNode)" in out
