@@ -600,7 +600,7 @@ class APIServer:
                         initial.append(event)
         if expired is not None and self.expired_as_http_error:
             raise expired
-        watcher = Watcher(rt.skey)
+        watcher = Watcher(rt.skey, table=discovery.wants_table(request.headers.get("Accept", "")))
         if expired is None:
             store.watchers.add(watcher)
         self._streams.add(watcher)
@@ -617,7 +617,7 @@ class APIServer:
             for start in range(0, len(initial), 500):
                 await response.write(
                     b"".join(
-                        _event_bytes(kind, backend.output(rt, version, obj))
+                        _event_bytes(kind, self._render(rt, version, obj, table=watcher.table))
                         for kind, obj in initial[start : start + 500]
                     )
                 )
@@ -677,7 +677,7 @@ class APIServer:
                 if change is None:
                     ended = True
                     break
-                line = self._event_line(change, rt, version, matches)
+                line = self._event_line(change, rt, version, matches, table=watcher.table)
                 if line is not None:
                     chunks.append(line)
             if chunks:
@@ -691,18 +691,26 @@ class APIServer:
         rt: ResourceType,
         version: str,
         matches: Callable[[RawObject], bool],
+        *,
+        table: bool,
     ) -> bytes | None:
         """The serialised watch event of ``change`` for one watcher (cached per change)."""
         event = _translate(change, matches)
         if event is None:
             return None
-        key = (rt.group, rt.plural, version, event[0])
+        key = (rt.group, rt.plural, version, event[0], table)
         line = change.lines.get(key)
         if line is None:
-            obj = self.backend.output(rt, version, event[1])
-            line = _event_bytes(event[0], obj)
+            line = _event_bytes(event[0], self._render(rt, version, event[1], table=table))
             change.lines[key] = line
         return line
+
+    def _render(self, rt: ResourceType, version: str, obj: RawObject, *, table: bool) -> RawObject:
+        out = self.backend.output(rt, version, obj)
+        if not table:
+            return out
+        rv = out["metadata"].get("resourceVersion", "")
+        return discovery.to_table(rt, version, [out], {"resourceVersion": rv})
 
 
 def read_manifests(path: str | Path) -> list[tuple[str, int, RawObject]]:

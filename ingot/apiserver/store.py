@@ -34,7 +34,7 @@ class Change:
     obj: RawObject
     old: RawObject | None
     #: serialised watch lines by (resource, version, event type), shared by all watchers
-    lines: dict[tuple[str, str, str, str], bytes] = field(default_factory=dict, compare=False)
+    lines: dict[tuple[str, str, str, str, bool], bytes] = field(default_factory=dict, compare=False)
 
 
 @dataclass(eq=False)
@@ -44,6 +44,8 @@ class Watcher:
     type_key: TypeKey
     queue: asyncio.Queue[Change | None] = field(default_factory=asyncio.Queue)
     closed: bool = False
+    #: render objects as meta.k8s.io Tables (``kubectl get -w``)
+    table: bool = False
 
     def close(self) -> None:
         if not self.closed:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from ingot.apiserver.server import APIServer
 
@@ -141,3 +143,34 @@ def test_kubectl_rejects_unknown_fields_of_builtins(kubeconfig: Path, tmp_path: 
     out = _kubectl(kubeconfig, "apply", "-f", str(manifest), check=False)
     assert out.returncode != 0
     assert 'unknown field "spec.loadBalancerIPs"' in out.stderr
+
+
+def test_kubectl_get_watch_prints_table_rows(apiserver: APIServer, kubeconfig: Path) -> None:
+    api = apiserver.api_client()
+    v1 = client.CoreV1Api(api)
+    v1.create_namespaced_service(
+        "default",
+        {"metadata": {"name": "a"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+    )
+    proc = subprocess.Popen(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), "get", "svc", "-w", "--request-timeout=20s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "EXTERNAL-IP" in proc.stdout.readline()
+        assert "<pending>" in proc.stdout.readline()
+        deadline = time.monotonic() + 30
+        while ("watch", "", "services", "", "default") not in apiserver.audit:
+            assert time.monotonic() < deadline, "kubectl never started watching"
+            time.sleep(0.05)
+        v1.patch_namespaced_service_status(
+            "a", "default", {"status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.5"}]}}}
+        )
+        assert "198.51.100.5" in proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+        api.close()
