@@ -171,6 +171,17 @@ CASES = [
         id="c07-misspelt-key",
     ),
     pytest.param(
+        "sharing",
+        "demo/web-udp",
+        0,
+        lambda r: (
+            r["allocation"]["decision"]["ips"] == ["198.51.100.230"]
+            and any("shared with demo/web" in w for w in r["allocation"]["why"])
+            and r["announcement"]["l2"][0]["services"] == ["demo/web"]
+        ),
+        id="sharing-compatible-holder",
+    ),
+    pytest.param(
         "dualstack",
         "demo/dns-tcp",
         1,
@@ -319,3 +330,22 @@ def test_snapshot_redacts_secrets(capsys, tmp_path) -> None:
     assert "c2VjcmV0LXZhbHVl" not in out
     assert "plain-secret" not in out
     assert "password" in out
+
+
+def test_assignment_outside_the_pool_is_reported(capsys, tmp_path) -> None:
+    """C30: a pool edited so that a held IP falls outside it; the controller will move it."""
+    f = tmp_path / "c30.yaml"
+    f.write_text(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n"
+        "metadata: {name: p, namespace: metallb-system}\n"
+        'spec: {addresses: ["198.51.100.10-198.51.100.13"]}\n---\n'
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\n"
+        "spec: {type: LoadBalancer, clusterIPs: [10.96.3.1], ports: [{port: 80}]}\n"
+        "status: {loadBalancer: {ingress: [{ip: 198.51.100.15}]}}\n"
+    )
+    rc = main(["explain", "service", "demo/web", "--snapshot", str(f), "--now", NOW, "-o", "json"])
+    r = json.loads(capsys.readouterr().out)
+    assert rc == 1
+    assert "198.51.100.15 is not allowed in config" in r["allocation"]["restore_refused"]
+    assert r["allocation"]["decision"]["ips"] == ["198.51.100.10"]
+    assert any("would change the IPs" in p for p in r["problems"])
