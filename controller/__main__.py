@@ -101,7 +101,14 @@ async def run(args: argparse.Namespace) -> int:
     source = KubeSource(api_client)
     allocator_cls, compile_fn, resources_cls, services = _core(source)
     metrics = ControllerMetrics()
-    events = EventWriter(source, instance=os.environ.get("POD_NAME", socket.gethostname()))
+    from ingot.kube.events import EventRecorder
+
+    instance = os.environ.get("POD_NAME", socket.gethostname())
+    events = EventWriter(
+        source,
+        instance=instance,
+        recorder=EventRecorder(source, component="ingot-controller", host=instance),
+    )
     ctrl = Controller(
         source=source,
         namespace=args.namespace,

@@ -3,7 +3,10 @@
 The decision *whether* to emit is made by ``controller.status.event_for`` (transitions only),
 so this sink only writes. Writes go through a bounded queue and one thread so that a slow
 API server never delays allocation; when the queue is full the event is dropped and logged
-(an event is advisory; the Service condition carries the same information).
+(an event is advisory; the Service condition carries the same information). With a
+``recorder`` (``ingot.kube.events.EventRecorder``, what ``ingot-controller`` uses) the thread
+hands each event to it, which adds client-go style aggregation (a repeat patches ``count``);
+without one it creates plain core/v1 Events.
 """
 
 from __future__ import annotations
@@ -76,9 +79,13 @@ class EventWriter:
         capacity: int = 10_000,
         instance: str = "",
         wall_s: Callable[[], float] = time.time,
+        recorder: Any = None,
     ) -> None:
         self._source = source
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=capacity)
+        self._recorder = recorder
+        self._queue: queue.Queue[tuple[Mapping[str, Any], EventSpec] | None] = queue.Queue(
+            maxsize=capacity
+        )
         self._instance = instance
         self._wall_s = wall_s
         self._thread: threading.Thread | None = None
@@ -87,12 +94,17 @@ class EventWriter:
 
     def __call__(self, involved: Mapping[str, Any], spec: EventSpec) -> None:
         """Queue one event (never blocks)."""
-        body = event_body(involved, spec, now_s=self._wall_s(), instance=self._instance)
         try:
-            self._queue.put_nowait(body)
+            self._queue.put_nowait((involved, spec))
         except queue.Full:
             self.dropped += 1
-            log.warning("event queue full, dropped %s %s", spec.reason, body["involvedObject"])
+            meta = involved.get("metadata") or {}
+            log.warning(
+                "event queue full, dropped %s for %s/%s",
+                spec.reason,
+                meta.get("namespace"),
+                meta.get("name"),
+            )
 
     def start(self) -> None:
         if self._thread is None:
@@ -116,15 +128,22 @@ class EventWriter:
 
     def _run(self) -> None:
         while True:
-            body = self._queue.get()
+            item = self._queue.get()
             try:
-                if body is None:
+                if item is None:
                     return
-                ns = body["metadata"]["namespace"]
+                involved, spec = item
+                if self._recorder is not None:
+                    if self._recorder.event(
+                        involved, type=spec.type_, reason=spec.reason, message=spec.message
+                    ):
+                        self.written += 1
+                    continue
+                body = event_body(involved, spec, now_s=self._wall_s(), instance=self._instance)
                 try:
-                    self._source.create(src.EVENT, body, namespace=ns)
+                    self._source.create(src.EVENT, body, namespace=body["metadata"]["namespace"])
                     self.written += 1
                 except errors.KubeError as exc:
-                    log.warning("could not write event %s: %s", body["reason"], exc)
+                    log.warning("could not write event %s: %s", spec.reason, exc)
             finally:
                 self._queue.task_done()

@@ -53,3 +53,24 @@ def test_writer_drops_when_full() -> None:
     w(SVC, EventSpec("Normal", "A", "1"))
     w(SVC, EventSpec("Normal", "A", "2"))
     assert w.dropped == 1
+
+
+def test_writer_hands_events_to_the_kube_recorder() -> None:
+    from ingot.kube.events import EventRecorder
+
+    fs = src.FakeSource()
+    fs.create(src.NAMESPACE, {"metadata": {"name": "demo"}})
+    w = EventWriter(fs, recorder=EventRecorder(fs, component=COMPONENT))
+    w.start()
+    try:
+        w(SVC, EventSpec("Warning", "AllocationFailed", "no IPs"))
+        w(SVC, EventSpec("Warning", "AllocationFailed", "no IPs"))  # a repeat: no new object
+        assert w.flush(timeout_s=10)
+    finally:
+        w.stop()
+    (ev,) = fs.objects(src.EVENT)
+    assert (ev["type"], ev["reason"], ev["involvedObject"]["name"]) == (
+        "Warning",
+        "AllocationFailed",
+        "web",
+    )
