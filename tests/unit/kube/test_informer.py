@@ -363,3 +363,103 @@ def test_stream_broken_midway_resumes_from_last_applied_event(fake, clock, stopp
     eventually(lambda: inf.get("demo/marker") is not None)
     assert rec.kinds() == [("add", "demo/a"), ("delete", "demo/a"), ("add", "demo/marker")]
     assert inf.list_count == 1
+
+
+class Mirror:
+    """Rebuilds the server state from handler calls alone (what a consumer would see)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.state: dict[str, str] = {}
+        self.newest: dict[str, int] = {}  # highest resourceVersion seen per key, deletes too
+        self.errors: list[str] = []
+
+    def _seen(self, what: str, key: str, obj: dict[str, Any]) -> None:
+        rv = int(source.resource_version_of(obj))
+        if rv < self.newest.get(key, 0):
+            self.errors.append(f"{what} of {key} went back in time ({rv})")
+        self.newest[key] = max(rv, self.newest.get(key, 0))
+
+    def add(self, obj: dict[str, Any]) -> None:
+        with self.lock:
+            key = source.object_key(obj)
+            if key in self.state:
+                self.errors.append(f"add of known {key}")
+            self._seen("add", key, obj)
+            self.state[key] = source.resource_version_of(obj)
+
+    def update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        with self.lock:
+            key = source.object_key(new)
+            if key not in self.state:
+                self.errors.append(f"update of unknown {key}")
+            self._seen("update", key, new)
+            self.state[key] = source.resource_version_of(new)
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        with self.lock:
+            key = source.object_key(obj)
+            if self.state.pop(key, None) is None:
+                self.errors.append(f"delete of unknown {key}")
+            self._seen("delete", key, obj)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_history_with_faults_converges(fake, clock, stopper, seed: int) -> None:
+    """Writes interleaved with dropped/broken watches, compaction and failing calls: the cache
+    and the handler-built mirror both end equal to the server, with no impossible callbacks."""
+    rng = random.Random(seed)
+    inf = informer.Informer(
+        fake, SVC, clock=clock, rng=random.Random(seed), backoff=informer.Backoff(initial_s=0.5)
+    )
+    mirror = Mirror()
+    inf.add_handler(on_add=mirror.add, on_update=mirror.update, on_delete=mirror.delete)
+    stopper.append(inf)
+    inf.start()
+    assert inf.wait_for_sync(10)
+    names = [f"s{i}" for i in range(6)]
+    for _ in range(120):
+        r = rng.random()
+        name = rng.choice(names)
+        existing = {o["metadata"]["name"] for o in fake.objects(SVC)}
+        if r < 0.35:
+            if name in existing:
+                fake.patch(
+                    SVC, name, {"metadata": {"labels": {"v": str(rng.random())}}}, namespace="demo"
+                )
+            else:
+                fake.create(SVC, svc(name))
+        elif r < 0.55:
+            if name in existing:
+                fake.delete(SVC, name, namespace="demo")
+        elif r < 0.62:
+            fake.drop_watches()
+        elif r < 0.68:
+            fake.break_watches(errors.Unavailable("reset", status=0))
+        elif r < 0.74:
+            fake.compact()
+            fake.drop_watches()
+        elif r < 0.78:
+            fake.expire_watches()
+        elif r < 0.84:
+            fake.fail_next(
+                errors.Unavailable("500", status=500),
+                count=rng.randint(1, 3),
+                verbs=(rng.choice(["list", "watch"]),),
+            )
+        else:
+            clock.advance(rng.uniform(0.0, 3.0))
+        time.sleep(0.001)  # let the informer thread interleave with the writes
+
+    def server_state() -> dict[str, str]:
+        return {source.object_key(o): source.resource_version_of(o) for o in fake.objects(SVC)}
+
+    def converged() -> bool:
+        clock.advance(5.0)  # let any back-off finish
+        cache = {source.object_key(o): source.resource_version_of(o) for o in inf.list()}
+        with mirror.lock:
+            return cache == server_state() and mirror.state == server_state()
+
+    fake.create(SVC, svc("final-marker"))
+    eventually(converged, timeout_s=30)
+    assert mirror.errors == []
