@@ -398,14 +398,19 @@ def render_explain(r: Mapping[str, Any]) -> str:
                 for n in entry["reported"]
             )
             lines.append(f"  speakers report announcing from: {who}")
-        rows = [
-            [c["rank"] or "-", c["node"], "yes" if c["eligible"] else "no", c["reason"]]
-            for c in entry["candidates"]
-        ]
+        cands = entry["candidates"]
+        # preferredNodeSelectors scores and interface restrictions only when they matter
+        scored = any(c["score"] for c in cands)
+        ifaces = any(c["interfaces"] is not None for c in cands)
+        headers = ["RANK", "NODE", "ELIGIBLE"] + ["SCORE"] * scored + ["INTERFACES"] * ifaces
+        rows = []
+        for c in cands:
+            row = [c["rank"] or "-", c["node"], "yes" if c["eligible"] else "no"]
+            row += [c["score"]] * scored
+            row += [",".join(c["interfaces"] or []) or "-"] * ifaces
+            rows.append([*row, c["reason"]])
         if rows:
-            lines += [
-                "  " + ln for ln in table(["RANK", "NODE", "ELIGIBLE", "REASON"], rows).split("\n")
-            ]
+            lines += ["  " + ln for ln in table([*headers, "REASON"], rows).split("\n")]
     if ann.get("bgp"):
         lines.append("BGP routes per node:")
         for node, info in ann["bgp"].items():

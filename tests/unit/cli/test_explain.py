@@ -214,6 +214,18 @@ CASES = [
         id="pool-without-the-family",
     ),
     pytest.param(
+        "preferred",
+        "demo/s1",
+        0,
+        lambda r: (
+            [(c["rank"], c["score"]) for c in r["announcement"]["l2"][0]["candidates"]]
+            == [(1, 50), (2, 0), (3, 0)]
+            and r["announcement"]["l2"][0]["owner"] == "node-c"
+            and all(c["interfaces"] == ["eth0"] for c in r["announcement"]["l2"][0]["candidates"])
+        ),
+        id="preferred-node-selectors-rank-first",
+    ),
+    pytest.param(
         "fenced",
         "demo/web",
         0,
