@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import datetime as dt
 import json
 import logging
 import shutil
@@ -732,8 +733,8 @@ def read_manifests(path: str | Path) -> list[tuple[str, int, RawObject]]:
     )
     for file in files:
         try:
-            loaded = list(yaml.load_all(file.read_text(), Loader=loader))  # noqa: S506 - safe loader
-        except (OSError, yaml.YAMLError) as exc:
+            loaded = jsonable(list(yaml.load_all(file.read_text(), Loader=loader)))
+        except (OSError, ValueError, yaml.YAMLError) as exc:
             raise ManifestError(f"{file}: cannot read YAML: {exc}") from exc
         for i, doc in enumerate(loaded):
             if doc is None:
@@ -804,10 +805,31 @@ def _parse_body(request: web.Request, raw: bytes, *, optional: bool = False) -> 
     content_type = request.content_type
     try:
         if "yaml" in content_type:
-            return yaml.safe_load(raw)
-        return json.loads(raw)
+            return jsonable(yaml.safe_load(raw))
+        return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, yaml.YAMLError) as exc:
         raise errors.bad_request(f"the body of the request is not valid JSON/YAML: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def jsonable(value: Any) -> Any:
+    """YAML-loaded data as JSON data: timestamps become RFC 3339 strings (as kubectl does)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise ValueError("NaN and infinities are not valid JSON")
+    return value
 
 
 def _int_param(query: Any, name: str) -> int | None:

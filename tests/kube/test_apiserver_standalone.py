@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -191,3 +192,33 @@ def test_python_m_fails_on_bad_manifest(tmp_path: Path) -> None:
     )
     assert out.returncode == 1
     assert "bad.yaml" in out.stderr
+
+
+def test_yaml_timestamps_become_strings(
+    apiserver: APIServer, kube_client: client.ApiClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "cm.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: when}\ndata: {}\nbinaryData: {}\n---\n"
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.0.0.0/24}\n"
+        "status: {conditions: [{type: Ready, status: 'True',\n"
+        "  lastHeartbeatTime: 2026-11-29T23:00:00Z}]}\n"
+    )
+    apiserver.load_manifests(path)
+    node = client.CoreV1Api(kube_client).read_node("n1", _preload_content=False)
+    assert (
+        json.loads(node.data)["status"]["conditions"][0]["lastHeartbeatTime"]
+        == "2026-11-29T23:00:00Z"
+    )
+
+
+def test_nan_in_json_body_is_bad_request(apiserver: APIServer) -> None:
+    req = urllib.request.Request(
+        f"{apiserver.url}/api/v1/namespaces/default/configmaps",
+        data=b'{"metadata": {"name": "x"}, "data": {"a": NaN}}',
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 400
