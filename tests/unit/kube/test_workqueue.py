@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingot.kube import timing, workqueue
 
@@ -190,3 +192,111 @@ def test_run_worker_retries_failures_with_backoff_then_forgets(
     eventually(lambda: q.num_requeues("svc") == 0)
     q.shutdown()
     t.join(5)
+
+
+class Model:
+    """A plain reference model of the queue contract (single-threaded)."""
+
+    def __init__(self, base: float, cap: float) -> None:
+        self.now = 1000.0
+        self.queue: list[str] = []
+        self.dirty: set[str] = set()
+        self.processing: set[str] = set()
+        self.waiting: dict[str, tuple[float, int]] = {}
+        self.seq = 0
+        self.failures: dict[str, int] = {}
+        self.base, self.cap = base, cap
+
+    def add(self, k: str) -> None:
+        if k in self.dirty:
+            return
+        self.dirty.add(k)
+        if k not in self.processing:
+            self.queue.append(k)
+
+    def add_after(self, k: str, d: float) -> None:
+        if d <= 0:
+            self.add(k)
+            return
+        due = self.now + d
+        cur = self.waiting.get(k)
+        if cur is not None and cur[0] <= due:
+            return
+        self.seq += 1
+        self.waiting[k] = (due, self.seq)
+
+    def add_rate_limited(self, k: str) -> None:
+        n = self.failures.get(k, 0)
+        self.failures[k] = n + 1
+        self.add_after(k, min(self.cap, self.base * 2**n))
+
+    def get(self) -> str | None:
+        for k, _ in sorted(
+            ((k, v) for k, v in self.waiting.items() if v[0] <= self.now), key=lambda kv: kv[1]
+        ):
+            del self.waiting[k]
+            self.add(k)
+        if not self.queue:
+            return None
+        k = self.queue.pop(0)
+        self.processing.add(k)
+        self.dirty.discard(k)
+        return k
+
+    def done(self, k: str) -> None:
+        self.processing.discard(k)
+        if k in self.dirty:
+            self.queue.append(k)
+
+
+KEYS = st.sampled_from(["a", "b", "c"])
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), KEYS),
+        st.tuples(st.just("add_after"), KEYS, st.sampled_from([0.0, 0.5, 1.0, 2.0])),
+        st.tuples(st.just("add_rate_limited"), KEYS),
+        st.tuples(st.just("forget"), KEYS),
+        st.tuples(st.just("get")),
+        st.tuples(st.just("done"), st.integers(0, 2)),
+        st.tuples(st.just("advance"), st.sampled_from([0.25, 0.5, 1.0])),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=OPS)
+def test_queue_matches_reference_model(ops: list[tuple]) -> None:
+    clock = timing.FakeThreadClock()
+    q: workqueue.WorkQueue[str] = workqueue.WorkQueue(
+        clock=clock, base_delay_s=0.25, max_delay_s=1.0
+    )
+    m = Model(0.25, 1.0)
+    for op in ops:
+        if op[0] == "add":
+            q.add(op[1])
+            m.add(op[1])
+        elif op[0] == "add_after":
+            q.add_after(op[1], op[2])
+            m.add_after(op[1], op[2])
+        elif op[0] == "add_rate_limited":
+            q.add_rate_limited(op[1])
+            m.add_rate_limited(op[1])
+        elif op[0] == "forget":
+            q.forget(op[1])
+            m.failures.pop(op[1], None)
+        elif op[0] == "get":
+            assert q.get(timeout_s=0) == m.get()
+        elif op[0] == "done":
+            if m.processing:
+                k = sorted(m.processing)[op[1] % len(m.processing)]
+                q.done(k)
+                m.done(k)
+        else:
+            clock.advance(op[1])
+            m.now += op[1]
+        assert len(q) == len(m.queue)
+        assert q.pending_delayed() == len(m.waiting)
+        for k in "abc":
+            assert q.is_processing(k) == (k in m.processing)
+            assert q.num_requeues(k) == m.failures.get(k, 0)
