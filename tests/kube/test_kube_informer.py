@@ -168,6 +168,7 @@ def test_relist_after_compaction_emits_deleted_for_gap(
 @pytest.mark.parametrize(
     ("status", "verbs"),
     [
+        pytest.param(409, ["list"], id="409-on-list"),
         pytest.param(500, ["list"], id="500-on-list"),
         pytest.param(429, ["list"], id="429-on-list"),
         pytest.param(503, ["watch"], id="503-on-watch"),
