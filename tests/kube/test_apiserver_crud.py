@@ -38,7 +38,8 @@ def _raw(
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read()), dict(resp.headers)
     except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read()), dict(err.headers)
+        with err:
+            return err.code, json.loads(err.read()), dict(err.headers)
 
 
 def _status(exc: ApiException) -> dict[str, Any]:

@@ -283,5 +283,6 @@ def test_unknown_fields_of_builtins_are_dropped_with_a_warning(apiserver: APISer
     )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(strict, timeout=10)
-    assert err.value.code == 400
-    assert 'unknown field "metadata.bogus"' in json.loads(err.value.read())["message"]
+    with err.value:
+        assert err.value.code == 400
+        assert 'unknown field "metadata.bogus"' in json.loads(err.value.read())["message"]

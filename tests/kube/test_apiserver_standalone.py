@@ -221,4 +221,5 @@ def test_nan_in_json_body_is_bad_request(apiserver: APIServer) -> None:
     )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
-    assert err.value.code == 400
+    with err.value:
+        assert err.value.code == 400
