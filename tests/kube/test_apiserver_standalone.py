@@ -223,3 +223,25 @@ def test_nan_in_json_body_is_bad_request(apiserver: APIServer) -> None:
         urllib.request.urlopen(req, timeout=10)
     with err.value:
         assert err.value.code == 400
+
+
+@pytest.mark.parametrize("tls", [pytest.param(False, id="http"), pytest.param(True, id="https")])
+def test_kubeconfig_and_dynamic_client(tmp_path: Path, tls: bool) -> None:
+    from kubernetes import config, dynamic
+
+    srv = APIServer(tls=tls)
+    srv.start()
+    try:
+        srv.load_manifests(_manifest_dir(tmp_path))
+        kubeconfig = srv.write_kubeconfig(tmp_path / "kc")
+        api = config.new_client_from_config(config_file=str(kubeconfig))
+        try:
+            dc = dynamic.DynamicClient(api)
+            gadgets = dc.resources.get(api_version="example.com/v1", kind="Gadget")
+            assert [g.metadata.name for g in gadgets.get(namespace="lab").items] == ["g1"]
+            services = dc.resources.get(api_version="v1", kind="Service")
+            assert services.get().items == []
+        finally:
+            api.close()
+    finally:
+        srv.stop()
