@@ -196,11 +196,13 @@ async def test_speakers_from_apiserver_to_bird(run_dir: Path) -> None:
                 ],
                 ns=rns,
             )
-            bird_pid = await wait_for(
-                lambda: (run_dir / "p").exists() and int((run_dir / "p").read_text().strip()),
+            pidfile = run_dir / "p"
+            pid_text = await wait_for(
+                lambda: pidfile.exists() and pidfile.read_text().strip(),
                 timeout_s=5,
                 what="BIRD pidfile",
             )
+            bird_pid = int(pid_text)
             for h in NODES:
                 source = KubeSource(srv.api_client(), request_timeout_s=2.0)
                 comp = BgpComponent(
