@@ -16,8 +16,9 @@ pkg/registry/generic/registry/store.go) that controllers depend on:
   and the object goes away (DELETED) when the last finalizer is removed; no finalizer may be
   added during deletion (422); deleting a Namespace deletes its contents, deleting a CRD its
   custom resources.
-- list: label and field selectors, ``limit``/``continue`` (tokens older than the compaction
-  floor are Expired), list ``resourceVersion``.
+- list: label and field selectors, ``limit``/``continue`` (pages are consistent at the first
+  page's revision, rebuilt from the history; tokens older than it are Expired), list
+  ``resourceVersion`` and ``resourceVersionMatch=Exact``.
 
 All methods run on the server's event-loop thread only.
 """
@@ -639,13 +640,8 @@ class Backend:
             if resource_version_match == "Exact" and wanted != self.store.rv:
                 if wanted < self.store.floor:
                     raise errors.expired(f"too old resource version: {wanted} ({self.store.floor})")
-                raise errors.ApiError(
-                    410,
-                    "Expired",
-                    f"resourceVersion {wanted}: exact-version lists of past states are not "
-                    "supported by this development server",
-                )
-        start_after = ""
+                list_rv = wanted
+        start_after: tuple[str, str] | None = None
         if continue_token:
             list_rv, start_after = _decode_continue(continue_token)
             if list_rv < self.store.floor:
@@ -653,12 +649,17 @@ class Backend:
                     "The provided continue parameter is too old to display a consistent list "
                     "result. You can start a new list without the continue parameter."
                 )
+        ns = namespace if rt.namespaced else None
+        if list_rv == self.store.rv:
+            source = self.store.items(rt.skey, ns)
+        else:  # a consistent page: the state at list_rv, rebuilt from the history
+            source = self.store.items_at(rt.skey, list_rv, ns)
         items: list[RawObject] = []
         remaining = 0
-        for obj in self.store.items(rt.skey, namespace if rt.namespaced else None):
+        for obj in source:
             meta = obj["metadata"]
-            pos = f"{meta.get('namespace', '')}/{meta['name']}"
-            if start_after and pos <= start_after:
+            pos = (meta.get("namespace", ""), meta["name"])
+            if start_after is not None and pos <= start_after:
                 continue
             if not matches(obj):
                 continue
@@ -670,7 +671,7 @@ class Backend:
         if remaining and items:
             last = items[-1]["metadata"]
             list_meta["continue"] = _encode_continue(
-                list_rv, f"{last.get('namespace', '')}/{last['name']}"
+                list_rv, (last.get("namespace", ""), last["name"])
             )
             list_meta["remainingItemCount"] = remaining
         return {
@@ -723,15 +724,16 @@ def parse_rv(text: str) -> int:
     return _parse_rv(text)
 
 
-def _encode_continue(rv: int, start_after: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start_after})
+def _encode_continue(rv: int, start_after: tuple[str, str]) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": list(start_after)})
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def _decode_continue(token: str) -> tuple[int, str]:
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
     try:
         raw = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(raw["rv"]), str(raw["start"])
+        namespace, name = raw["start"]
+        return int(raw["rv"]), (str(namespace), str(name))
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise errors.bad_request("continue key is not valid") from None
 

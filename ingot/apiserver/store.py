@@ -79,6 +79,29 @@ class Store:
             if namespace is None or key[0] == namespace:
                 yield bucket[key]
 
+    def items_at(
+        self, type_key: TypeKey, rv: int, namespace: str | None = None
+    ) -> Iterator[RawObject]:
+        """Objects of a type as they were at revision ``rv`` (needs ``rv >= floor``), sorted.
+
+        Rebuilt by undoing, newest first, the changes after ``rv`` kept in the history.
+        """
+        state = dict(self.objects[type_key])
+        for change in reversed(self.history):
+            if change.rv <= rv:
+                break
+            if change.type_key != type_key:
+                continue
+            meta = change.obj["metadata"]
+            key = (meta.get("namespace", ""), meta["name"])
+            if change.type == "ADDED" or change.old is None:
+                state.pop(key, None)
+            else:
+                state[key] = change.old
+        for key in sorted(state):
+            if namespace is None or key[0] == namespace:
+                yield state[key]
+
     # ---------------------------------------------------------------- writes
 
     def next_rv(self) -> int:

@@ -296,3 +296,29 @@ def test_numeric_label_selectors(
         v1.create_namespaced_config_map("default", _cm(name, n=n))
     got = v1.list_namespaced_config_map("default", label_selector=selector)
     assert [i.metadata.name for i in got.items] == expected
+
+
+def test_continued_pages_are_a_consistent_snapshot(kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    for name in ("b", "c", "d", "e"):
+        v1.create_namespaced_config_map("default", _cm(name))
+    page1 = v1.list_namespaced_config_map("default", limit=2)
+    assert [i.metadata.name for i in page1.items] == ["b", "c"]
+    v1.delete_namespaced_config_map("d", "default")
+    v1.create_namespaced_config_map("default", _cm("f"))
+    v1.patch_namespaced_config_map("e", "default", {"data": {"k": "changed"}})
+    page2 = v1.list_namespaced_config_map("default", limit=5, _continue=page1.metadata._continue)
+    assert [(i.metadata.name, i.data["k"]) for i in page2.items] == [("d", "v"), ("e", "v")]
+    assert page2.metadata.resource_version == page1.metadata.resource_version
+
+
+def test_exact_list_of_a_past_version(kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    v1.create_namespaced_config_map("default", _cm("a"))
+    rv = v1.list_namespaced_config_map("default").metadata.resource_version
+    v1.create_namespaced_config_map("default", _cm("b"))
+    past = v1.list_namespaced_config_map(
+        "default", resource_version=rv, resource_version_match="Exact"
+    )
+    assert [i.metadata.name for i in past.items] == ["a"]
+    assert past.metadata.resource_version == rv
