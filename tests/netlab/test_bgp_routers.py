@@ -534,3 +534,40 @@ async def test_wrong_asn_backs_off_c24(run_dir: Path) -> None:
         finally:
             await cluster.stop()
             router.stop()
+
+
+async def test_exabgp_killed_is_restarted_and_reannounces(run_dir: Path) -> None:
+    """ExaBGP dies (SIGKILL): the supervisor restarts it and every route comes back; the
+    speaker (this event loop) is unaffected."""
+    with Lab() as lab:
+        lab.build()
+        rdir = run_dir / "router"
+        rdir.mkdir()
+        router = Bird(lab.ns("router"), rdir)
+        cluster = Cluster(lab, run_dir, {"backoff_initial_s": 1.0, "backoff_max_s": 2.0})
+        try:
+            router.start(passwords={a: MD5 for a in _nodes4()})
+            await cluster.start([PEER4])
+            cluster.apply([WEB, API], EPS_C)
+            for prefix in ("203.0.113.10/32", "203.0.113.11/32"):
+                await wait_for(
+                    lambda p=prefix: router.next_hops(p) == ALL4, timeout_s=30, what=prefix
+                )
+            proc = cluster.drivers["node1"].processes["router-v4"]
+            assert proc.pid is not None
+            os.kill(proc.pid, 9)
+            await wait_for(
+                lambda: router.next_hops("203.0.113.10/32") == ALL4[1:],
+                timeout_s=10,
+                what="node1 gone after the kill",
+            )
+            await wait_for(lambda: proc.starts == 2, timeout_s=10, what="restart")
+            for prefix in ("203.0.113.10/32", "203.0.113.11/32"):
+                await wait_for(
+                    lambda p=prefix: router.next_hops(p) == ALL4, timeout_s=15, what="re-announce"
+                )
+            m = cluster.drivers["node1"].metrics.registry
+            assert m.get_sample_value("ingot_bgp_exabgp_restarts_total", {"peer": ROUTER4}) == 1
+        finally:
+            await cluster.stop()
+            router.stop()
