@@ -181,6 +181,7 @@ class Analysis:
     )
     lb_class: str | None = None
     ignore_exclude_lb: bool = False
+    route_index: dict[str, dict[Any, list[bgp_plan.Route]]] | None = None
 
     @property
     def config(self) -> Config | None:
@@ -547,17 +548,35 @@ def service_pool(a: Analysis, key: str) -> str | None:
     return str(ann) if ann else None
 
 
+def _route_index(a: Analysis) -> dict[str, dict[Any, list[bgp_plan.Route]]]:
+    """Per node: routes by prefix, each list sorted (built once per analysis)."""
+    if a.route_index is None:
+        a.route_index = {}
+        for node, (_peers, plan) in a.bgp.items():
+            by_prefix: dict[Any, list[bgp_plan.Route]] = {}
+            for r in sorted(plan.routes):
+                by_prefix.setdefault(r.prefix, []).append(r)
+            a.route_index[node] = by_prefix
+    return a.route_index
+
+
 def bgp_routes_for(a: Analysis, key: str) -> dict[str, dict[str, Any]]:
     """Per node: ``{"routes": [...], "reason": str | None}`` for the Service ``key``."""
     ips = svc_api.status_ips(a.lb_services[key])
+    index = _route_index(a)
     out: dict[str, dict[str, Any]] = {}
     for node, (peers, plan) in a.bgp.items():
         code = plan.not_announced.get(key)
         routes = []
         if key in plan.peers_by_service:
-            for r in sorted(plan.routes):
-                if any(ip.version == r.prefix.version and ip in r.prefix for ip in ips):
-                    routes.append(route_dict(r))
+            by_prefix = index[node]
+            lengths = {(p.version, p.prefixlen) for p in by_prefix}
+            for ip in ips:
+                for version, length in sorted(lengths):
+                    if version != ip.version:
+                        continue
+                    prefix = ipaddress.ip_network(f"{ip}/{length}", strict=False)
+                    routes += [route_dict(r) for r in by_prefix.get(prefix, ())]
         reason = None
         if code is not None:
             reason = f"{code}: {BGP_REASONS.get(code, code)}"

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 SUFFIXES = (".yaml", ".yml", ".json")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~10x faster
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def load(paths: Iterable[str]) -> tuple[list[Loaded], list[LoadProblem]]:
     problems: list[LoadProblem] = []
     for path in expand(paths):
         try:
-            docs = list(yaml.safe_load_all(path.read_text()))
+            docs = list(yaml.load_all(path.read_text(), Loader=_LOADER))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             problems.append(LoadProblem(path, f"cannot parse: {exc}".replace("\n", " ")))
             continue
