@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller import reconciler as rec
@@ -79,6 +80,8 @@ class Controller:
         resync_period_s: informer resync (re-check every object) period, seconds.
         sync_timeout_s: how long ``run`` waits for caches before giving up (``None``: forever).
         pools_debounce_s: delay of the pool status refresh after allocations, seconds.
+        writers: threads writing Service status concurrently (at most one write per Service
+            in flight; decisions stay on the one worker); 0 writes on the worker itself.
     """
 
     def __init__(
@@ -96,12 +99,17 @@ class Controller:
         resync_period_s: float | None = 600.0,
         sync_timeout_s: float | None = None,
         pools_debounce_s: float = POOLS_DEBOUNCE_S,
+        writers: int = 4,
     ) -> None:
         self._source = source
         self.namespace = namespace
         self._metrics = metrics
         self._sync_timeout_s = sync_timeout_s
         self._pools_debounce_s = pools_debounce_s
+        self._writers = writers
+        self._write_pool: ThreadPoolExecutor | None = None
+        self._inflight: set[str] = set()
+        self._inflight_lock = threading.Lock()
         self.queue: wq.WorkQueue[str] = wq.WorkQueue(
             base_delay_s=0.05, max_delay_s=60.0, name="controller"
         )
@@ -158,6 +166,7 @@ class Controller:
             request_fn=request_fn,
             metrics=metrics,
             events=events,
+            submit=self._submit if writers > 0 else None,
         )
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -234,6 +243,8 @@ class Controller:
 
     def start(self) -> None:
         """Start informers and the worker thread (returns at once)."""
+        if self._writers > 0:
+            self._write_pool = ThreadPoolExecutor(self._writers, thread_name_prefix="writer")
         self._wire()
         for i in (*self.informers, self.config_states):
             i.start()
@@ -246,6 +257,8 @@ class Controller:
         self.queue.shutdown()
         if self._worker is not None:
             self._worker.join(timeout_s)
+        if self._write_pool is not None:
+            self._write_pool.shutdown(wait=True)
         for i in (*self.informers, self.config_states):
             i.stop(timeout_s=timeout_s)
 
@@ -287,12 +300,43 @@ class Controller:
         return (
             self._ready.is_set()
             and not self._busy
+            and not self._inflight
             and len(self.queue) == 0
             and self.queue.pending_delayed() == 0
         )
 
+    # -- writers -------------------------------------------------------------------------
+
+    def _submit(self, key: str, write: Callable[[], None]) -> None:
+        with self._inflight_lock:
+            self._inflight.add(key)
+        assert self._write_pool is not None
+        self._write_pool.submit(self._run_write, key, write)
+
+    def _run_write(self, key: str, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except errors.Throttled as exc:
+            self._metrics.update_errors.inc()
+            self.queue.add_after(key, exc.retry_after_s)
+        except errors.KubeError as exc:
+            self._metrics.update_errors.inc()
+            log.info("status write for %r failed, will retry: %s", key, exc)
+            self.queue.add_rate_limited(key)
+        except Exception:
+            self._metrics.update_errors.inc()
+            log.exception("status write for %r crashed, will retry", key)
+            self.queue.add_rate_limited(key)
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(key)
+
     def _process(self, key: str) -> bool:
         """Handle one key; False asks the queue to retry it with back-off."""
+        with self._inflight_lock:
+            if key in self._inflight:  # its last write is still on the wire: look again soon
+                self.queue.add_after(key, 0.01)
+                return True
         self._busy = True
         try:
             dispatch(

@@ -164,6 +164,9 @@ class Reconciler:
         metrics: Prometheus series.
         events: event sink.
         wall_s: wall clock, seconds since the epoch (condition timestamps).
+        submit: runs a Service's status write elsewhere (``submit(key, write)``, a writer
+            pool keeping one write per Service in flight); None writes inline. The
+            allocation decision is always made here, on the one worker thread.
     """
 
     def __init__(
@@ -180,6 +183,7 @@ class Reconciler:
         metrics: ControllerMetrics,
         events: EventSink,
         wall_s: Callable[[], float] = time.time,
+        submit: Callable[[str, Callable[[], None]], None] | None = None,
     ) -> None:
         self._source = source
         self._caches = caches
@@ -192,6 +196,7 @@ class Reconciler:
         self._metrics = metrics
         self._events = events
         self._wall_s = wall_s
+        self._submit = submit
         self.config: Any = None
         self._pools_sig: object = None
         self.pending: set[str] = set()
@@ -233,16 +238,25 @@ class Reconciler:
             stale_rvs, result = written
             if obj is not None and src.resource_version_of(obj) in stale_rvs:
                 return result
-            del self._written[key]
+            self._written.pop(key, None)
         return obj
 
     def is_own_write(self, obj: RawObject) -> bool:
         """True when ``obj`` is a version our own last write(s) produced.
 
-        Called from informer threads to skip the echo of our own writes (a benign race: at
-        worst one redundant reconcile, which writes nothing).
+        Called from informer threads (after the cache holds ``obj``) to skip the echo of our
+        own writes; the echo of the final write also drops the bookkeeping for the Service.
+        A benign race: at worst one redundant reconcile, which writes nothing.
         """
-        return src.resource_version_of(obj) in self._echoes.get(src.object_key(obj), ())
+        key = src.object_key(obj)
+        rv = src.resource_version_of(obj)
+        if rv not in self._echoes.get(key, ()):
+            return False
+        written = self._written.get(key)
+        if written is not None and src.resource_version_of(written[1]) == rv:
+            self._written.pop(key, None)  # the cache has caught up with our write
+            self._echoes.pop(key, None)
+        return True
 
     def holds(self, key: str) -> tuple[str, ...]:
         """IPs the allocator holds for ``key`` (empty if none)."""
@@ -459,48 +473,75 @@ class Reconciler:
         return ServiceResult(freed=freed, pools_changed=before != after, wrote=wrote)
 
     def _apply(self, key: str, svc: RawObject, outcome: st.Outcome) -> bool:
+        """Write our fields if they differ (inline, or handed to ``submit``); then the event.
+
+        Returns True when a write was done or scheduled.
+        """
         desired = st.desired_service(svc, outcome, now_iso=_now_iso(self._wall_s()))
         body = st.service_write(svc, desired)
         event = st.event_for(svc, outcome)
-        wrote = False
-        if body is not None:
-            meta = svc.get("metadata") or {}
-            ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
-            rvs = {src.resource_version_of(svc)}
-            try:
-                result = self._source.replace_status(src.SERVICE, body, namespace=ns)
-                echoes = {src.resource_version_of(result)}
-                self._echoes[key] = echoes
-                self._metrics.api_writes.labels("service_status").inc()
-                want = st.current_pool(desired)
-                if st.current_pool(result) != want:
-                    # Real Services keep metadata changes made through /status (MetalLB relies
-                    # on it: one UpdateStatus); an API server that drops them gets a 2nd write.
-                    rvs.add(src.resource_version_of(result))
-                    patch = {
-                        "metadata": {
-                            "annotations": {st.POOL_ANNOTATION: want},
-                            "resourceVersion": src.resource_version_of(result),
-                        }
+        if body is None:
+            if event is not None:
+                self._events(svc, event)
+            return False
+
+        def write() -> None:
+            if self._write(key, svc, body, desired, outcome) and event is not None:
+                self._events(svc, event)
+
+        if self._submit is None:
+            write()
+        else:
+            self._submit(key, write)
+        return True
+
+    def _write(
+        self,
+        key: str,
+        svc: RawObject,
+        body: Mapping[str, Any],
+        desired: RawObject,
+        outcome: st.Outcome,
+    ) -> bool:
+        """The status write (+ the annotation fallback). False if the Service is gone.
+
+        Raises:
+            ingot.errors.KubeError: other API failures (the caller retries the Service).
+        """
+        meta = svc.get("metadata") or {}
+        ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        rvs = {src.resource_version_of(svc)}
+        try:
+            result = self._source.replace_status(src.SERVICE, body, namespace=ns)
+            echoes = {src.resource_version_of(result)}
+            self._echoes[key] = echoes
+            self._metrics.api_writes.labels("service_status").inc()
+            want = st.current_pool(desired)
+            if st.current_pool(result) != want:
+                # Real Services keep metadata changes made through /status (MetalLB relies
+                # on it: one UpdateStatus); an API server that drops them gets a 2nd write.
+                rvs.add(src.resource_version_of(result))
+                patch = {
+                    "metadata": {
+                        "annotations": {st.POOL_ANNOTATION: want},
+                        "resourceVersion": src.resource_version_of(result),
                     }
-                    result = self._source.patch(src.SERVICE, name, patch, namespace=ns)
-                    echoes.add(src.resource_version_of(result))
-                    self._metrics.api_writes.labels("service_metadata").inc()
-            except errors.NotFound:
-                return False  # deleted meanwhile; the delete event releases
-            self._written[key] = (frozenset(rvs), result)
-            wrote = True
-            log.info(
-                "service status written",
-                extra={
-                    "service": key,
-                    "pool": outcome.pool if isinstance(outcome, st.Allocated) else "",
-                    "ip": ",".join(outcome.ips) if isinstance(outcome, st.Allocated) else "",
-                },
-            )
-        if event is not None:
-            self._events(svc, event)
-        return wrote
+                }
+                result = self._source.patch(src.SERVICE, name, patch, namespace=ns)
+                echoes.add(src.resource_version_of(result))
+                self._metrics.api_writes.labels("service_metadata").inc()
+        except errors.NotFound:
+            return False  # deleted meanwhile; the delete event releases
+        self._written[key] = (frozenset(rvs), result)
+        log.info(
+            "service status written",
+            extra={
+                "service": key,
+                "pool": outcome.pool if isinstance(outcome, st.Allocated) else "",
+                "ip": ",".join(outcome.ips) if isinstance(outcome, st.Allocated) else "",
+            },
+        )
+        return True
 
     # -- pools -------------------------------------------------------------------------
 
