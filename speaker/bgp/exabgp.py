@@ -79,6 +79,8 @@ def exabgp_env(*, pipename: str) -> dict[str, str]:
             "exabgp.api.encoder": "text",
             "exabgp.log.destination": "stdout",
             "exabgp.log.level": "INFO",
+            "exabgp.log.message": "true",  # NOTIFICATIONs received: why a session failed
+            "exabgp.log.statistics": "false",
             "exabgp.tcp.bind": "",
             "exabgp.tcp.attempts": "1",  # one session per process: we pace retries
         }
@@ -280,9 +282,10 @@ class ExabgpProcess:
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if connected not in done:
+                why = self.log_reason()
                 raise BgpDriverError(
-                    f"ExaBGP for {self.name} did not start its API helper "
-                    f"(exit status {proc.returncode}); see {self.log_path}"
+                    f"ExaBGP for {self.name} ended before its API helper connected "
+                    f"(exit status {proc.returncode}{'; ' + why if why else ''})"
                 )
             conn, _ = connected.result()
             listener.close()  # one helper per process
@@ -312,7 +315,10 @@ class ExabgpProcess:
                     self._reset.clear()
                     raise BgpDriverError(f"session reset: {self._reset_reason}")
                 if exited in done:
-                    raise BgpDriverError(f"ExaBGP exited with status {proc.returncode}")
+                    why = self.log_reason()
+                    raise BgpDriverError(
+                        f"ExaBGP exited with status {proc.returncode}" + (f": {why}" if why else "")
+                    )
                 if reader in done:
                     raise BgpDriverError("ExaBGP API helper disconnected")
         finally:
@@ -368,6 +374,26 @@ class ExabgpProcess:
                 self._applied[route.prefix] = route
             else:
                 self._applied.pop(route.prefix, None)
+
+    def log_reason(self) -> str:
+        """The last line of ExaBGP's log saying why a session ended, or an empty string.
+
+        Notification, connection closed, error, refused, unreachable or timer lines; used in
+        ``last_down_reason`` and the restart log.
+        """
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 8192))
+                tail = fh.read().decode(errors="replace").splitlines()
+        except OSError:
+            return ""
+        keys = ("notification", "closed", "error", "refused", "unreachable", "timer")
+        for line in reversed(tail):
+            low = line.lower()
+            if any(k in low for k in keys) and "performing shutdown" not in low:
+                return " ".join(line.split())[:300]
+        return ""
 
     def announced_gauge(self) -> None:
         """Publish the number of prefixes ExaBGP holds for this peer."""
