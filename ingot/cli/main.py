@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     lab = sub.add_parser("lab", help="network-namespace lab (root)")
-    lab.add_argument("action", choices=["demo"])
+    lab.add_argument("action", choices=["demo", "up", "down"])
     lab.add_argument("-o", "--output", choices=["text", "json"], default="text")
     lab.add_argument("--keep", action="store_true", help="leave the lab running (debugging)")
     return parser
@@ -100,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lab":
         from ingot.lab import demo
 
+        if args.action == "up":
+            return demo.up(output=args.output)
+        if args.action == "down":
+            return demo.down()
         return demo.main(output=args.output, keep=args.keep)
     return 2
 

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import yaml
 
 from ingot.lab import probes
-from ingot.lab.netns import run
+from ingot.lab.netns import Topology, run
 from ingot.lab.nsenter import netns
 from ingot.lab.router import Bird, fib_next_hops
 from ingot.lab.topology import NODES, Lab
@@ -455,7 +455,7 @@ class Demo:
             f"outage {result['outage_s']} s, {result['failed_requests']} failed requests"
         )
 
-    def run(self) -> Report:
+    def run(self, *, failover: bool = True) -> Report:
         """Run every step; always remove what it made (unless ``keep``)."""
         try:
             self.start_network()
@@ -464,7 +464,8 @@ class Demo:
             self.start_components()
             services = self.apply_examples()
             self.inspect(services)
-            self.failover()
+            if failover:
+                self.failover()
         except (TimeoutError, subprocess.CalledProcessError, OSError, RuntimeError) as exc:
             self.report.errors.append(f"{type(exc).__name__}: {exc}")
             self.out(f"demo failed: {exc} (logs in {self.run_dir})")
@@ -472,6 +473,69 @@ class Demo:
             if not self.keep:
                 self.lab.topo.close()
         return self.report
+
+
+STATE = Path("/run/ingot-lab/state.json")
+
+
+def up(*, output: str) -> int:
+    """``ingot lab up``: build the lab, start everything, apply the examples and leave it running.
+
+    Writes :data:`STATE` so that ``ingot lab down`` can remove it. Returns 0 when every Service
+    is reachable, 1 otherwise (the lab is removed again on failure), 2 when a lab is already up.
+    """
+    if STATE.exists():
+        print(f"a lab is already up ({STATE}); run: ingot lab down", file=sys.stderr)
+        return 2
+    quiet = output == "json"
+    demo = Demo(
+        examples=REPO / "examples",
+        out=(lambda s: print(s, file=sys.stderr)) if quiet else print,
+        keep=True,
+    )
+    report = demo.run(failover=False)
+    report.failover = {"completed": True, "skipped": "ingot lab up does no failover"}
+    if not report.ok:
+        demo.lab.topo.close()
+    else:
+        STATE.parent.mkdir(parents=True, exist_ok=True)
+        STATE.write_text(
+            json.dumps(
+                {
+                    "prefix": demo.lab.topo.prefix,
+                    "namespaces": demo.lab.topo.namespaces,
+                    "run_dir": str(demo.run_dir),
+                    "kubeconfig": str(demo.kubeconfig),
+                }
+            )
+        )
+    if quiet:
+        print(json.dumps(report.to_json(), indent=2))
+    elif report.ok:
+        cp = demo.lab.ns("cp")
+        print(
+            f"lab is up. The API server is reachable only inside the lab, e.g.:\n"
+            f"  ip netns exec {cp} kubectl --kubeconfig {demo.kubeconfig} get svc -A\n"
+            f"  ip netns exec {cp} {sys.executable} -m ingot.cli.main status "
+            f"--kubeconfig {demo.kubeconfig}\n"
+            f"logs: {demo.run_dir}; remove it with: ingot lab down"
+        )
+    else:
+        print("lab up FAILED: " + "; ".join(report.errors))
+    return 0 if report.ok else 1
+
+
+def down() -> int:
+    """``ingot lab down``: stop every process in the lab's namespaces and delete them."""
+    if not STATE.exists():
+        print("no lab is up", file=sys.stderr)
+        return 0
+    state = json.loads(STATE.read_text())
+    topo = Topology(prefix=state["prefix"], namespaces=list(state["namespaces"]))
+    topo.close()
+    STATE.unlink()
+    print(f"lab {state['prefix']} removed")
+    return 0
 
 
 def main(*, output: str, keep: bool = False) -> int:
