@@ -203,11 +203,18 @@ class Backend:
             schema.apply_defaults(obj, sch)
             causes = schema.validate(obj, sch, self._validator(rt, version))
         else:
-            self._unknown_fields(typed.unknown_fields(rt.skey, obj, prune=True))
-            builtins.prepare(rt, obj, old, self.alloc)
-            causes = builtins.validate(rt, obj, old)
-            if rt.key == CRD_KEY:
-                causes += validate_crd(obj, self)
+            unknown, mismatches = typed.inspect(rt.skey, obj, prune=True)
+            if mismatches:
+                raise _decode_error(rt, version, "; ".join(mismatches))
+            self._unknown_fields(unknown)
+            try:
+                builtins.prepare(rt, obj, old, self.alloc)
+                causes = builtins.validate(rt, obj, old)
+                if rt.key == CRD_KEY:
+                    causes += validate_crd(obj, self)
+            except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+                # a shape the Go structs could not have decoded
+                raise _decode_error(rt, version, f"{type(exc).__name__}: {exc}") from None
         if causes:
             raise errors.invalid(rt.kind, rt.group, name, causes)
 
@@ -370,6 +377,7 @@ class Backend:
         if not isinstance(candidate, dict) or not isinstance(candidate.get("metadata"), dict):
             raise errors.bad_request("the patched object must be a JSON object with metadata")
         candidate_meta = candidate["metadata"]
+        check_meta(rt, version, candidate_meta)
         if candidate_meta.get("name", name) != name:
             raise errors.bad_request("metadata.name cannot be changed by a patch")
         want_rv = candidate_meta.get("resourceVersion")
@@ -738,6 +746,38 @@ def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
         raise errors.bad_request("continue key is not valid") from None
 
 
+def _decode_error(rt: ResourceType, version: str, detail: str) -> errors.ApiError:
+    return errors.bad_request(
+        f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: {detail}'
+    )
+
+
+_META_STRINGS = ("name", "generateName", "namespace", "resourceVersion", "uid")
+
+
+def check_meta(rt: ResourceType, version: str, meta: Any) -> None:
+    """Basic ObjectMeta types (what decoding into metav1.ObjectMeta checks); 400 otherwise."""
+    if not isinstance(meta, dict):
+        raise _decode_error(rt, version, "metadata: want object")
+    for key in _META_STRINGS:
+        if key in meta and meta[key] is not None and not isinstance(meta[key], str):
+            raise _decode_error(rt, version, f"metadata.{key}: want string")
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is not None and (
+            not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())
+        ):
+            raise _decode_error(rt, version, f"metadata.{key}: want map of strings")
+    for key in ("finalizers",):
+        value = meta.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise _decode_error(rt, version, f"metadata.{key}: want list of strings")
+    if meta.get("ownerReferences") is not None and not isinstance(meta["ownerReferences"], list):
+        raise _decode_error(rt, version, "metadata.ownerReferences: want list")
+
+
 def _check_body(rt: ResourceType, version: str, body: Any) -> RawObject:
     if not isinstance(body, dict):
         raise errors.bad_request(f"the body of a {rt.kind} must be a JSON object")
@@ -757,8 +797,7 @@ def _check_body(rt: ResourceType, version: str, body: Any) -> RawObject:
     meta = obj.get("metadata")
     if meta is None:
         meta = obj["metadata"] = {}
-    if not isinstance(meta, dict):
-        raise errors.bad_request("metadata must be a JSON object")
+    check_meta(rt, version, meta)
     obj["apiVersion"] = rt.api_version(version)
     obj["kind"] = rt.kind
     return obj

@@ -78,20 +78,76 @@ def unknown_fields(key: tuple[str, str], obj: RawObject, *, prune: bool) -> list
 
     Returns [] for kinds without a definition or when the definitions are unavailable.
     """
+    return inspect(key, obj, prune=prune)[0]
+
+
+def inspect(key: tuple[str, str], obj: RawObject, *, prune: bool) -> tuple[list[str], list[str]]:
+    """(unknown field paths, type mismatches like ``spec: want object, got boolean``).
+
+    A type mismatch is what makes the real server fail decoding the body into its Go struct.
+    """
     defs = _definitions()
     name = DEFINITIONS.get(key)
     if defs is None or name is None or name not in defs:
-        return []
+        return [], []
     found: list[str] = []
-    _walk(obj, defs[name], defs, "", found, prune=prune)
-    return found
+    mismatches: list[str] = []
+    _walk(obj, defs[name], defs, "", found, mismatches, prune=prune)
+    return found, mismatches
+
+
+_JSON_TYPES = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+def _type_name(value: Any) -> str:
+    for name, kinds in (("boolean", (bool,)), *_JSON_TYPES.items()):
+        if isinstance(value, kinds):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _type_ok(value: Any, schema: RawObject) -> bool:
+    declared = schema.get("type")
+    if declared is None or value is None:
+        return True
+    names = declared if isinstance(declared, list) else [declared]
+    for name in names:
+        kinds = _JSON_TYPES.get(name)
+        if kinds is None:
+            continue
+        if isinstance(value, bool) and name != "boolean":
+            continue
+        if isinstance(value, kinds):
+            return True
+    return False
 
 
 def _walk(
-    value: Any, schema: Any, defs: dict[str, RawObject], path: str, found: list[str], *, prune: bool
+    value: Any,
+    schema: Any,
+    defs: dict[str, RawObject],
+    path: str,
+    found: list[str],
+    mismatches: list[str],
+    *,
+    prune: bool,
 ) -> None:
     schema = _resolve(schema, defs)
     if not isinstance(schema, dict):
+        return
+    if not _type_ok(value, schema):
+        declared = schema.get("type")
+        want = [
+            str(t) for t in (declared if isinstance(declared, list) else [declared]) if t != "null"
+        ]
+        mismatches.append(f"{path or '<root>'}: want {'/'.join(want)}, got {_type_name(value)}")
         return
     if isinstance(value, dict):
         props = schema.get("properties")
@@ -101,9 +157,9 @@ def _walk(
         for key in list(value):
             sub = f"{path}.{key}" if path else key
             if props is not None and key in props:
-                _walk(value[key], props[key], defs, sub, found, prune=prune)
+                _walk(value[key], props[key], defs, sub, found, mismatches, prune=prune)
             elif isinstance(addl, dict):
-                _walk(value[key], addl, defs, sub, found, prune=prune)
+                _walk(value[key], addl, defs, sub, found, mismatches, prune=prune)
             elif addl is True:
                 continue
             else:
@@ -114,4 +170,4 @@ def _walk(
         items = schema.get("items")
         if isinstance(items, dict):
             for i, item in enumerate(value):
-                _walk(item, items, defs, f"{path}[{i}]", found, prune=prune)
+                _walk(item, items, defs, f"{path}[{i}]", found, mismatches, prune=prune)

@@ -306,6 +306,33 @@ def test_namespace_deletion_terminates_then_removes_contents(kube_client: client
             id="wrong-kind",
         ),
         pytest.param(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            json.dumps({"metadata": {"name": "x"}, "spec": True}).encode(),
+            "application/json",
+            400,
+            "BadRequest",
+            id="spec-not-an-object",
+        ),
+        pytest.param(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            json.dumps({"metadata": {"name": 5}}).encode(),
+            "application/json",
+            400,
+            "BadRequest",
+            id="name-not-a-string",
+        ),
+        pytest.param(
+            "PATCH",
+            "/api/v1/namespaces/default/services/web",
+            json.dumps([{"op": "add", "path": "/spec/ports", "value": "80"}]).encode(),
+            "application/json-patch+json",
+            400,
+            "BadRequest",
+            id="patch-makes-wrong-type",
+        ),
+        pytest.param(
             "GET",
             "/api/v1/namespaces/default/widgets",
             None,
@@ -388,6 +415,10 @@ def test_errors_are_status_objects(
     code: int,
     reason: str,
 ) -> None:
+    created, _, _ = _raw(
+        apiserver, "POST", "/api/v1/namespaces/default/services", json.dumps(_svc()).encode()
+    )
+    assert created == 201
     before = apiserver.backend.store.rv
     got, status, _ = _raw(apiserver, method, path, body, ctype)
     assert (got, status["kind"], status["reason"], status["code"]) == (code, "Status", reason, code)
