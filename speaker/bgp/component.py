@@ -109,13 +109,13 @@ class BgpComponent:
         if self.bfd is not None:
             self.bfd.set_peers(bfd_peers(state.config, peers))
         if self.status is not None:
-            plans = bgp.cluster_plans(
-                state.config,
-                raw_services=state.services,
+            self.status.update(
+                plan=plan,
+                config=state.config,
+                raw_services=tuple(state.services),
                 raw_slices_by_service=state.slices_by_service,
                 raw_nodes=state.nodes,
             )
-            self.status.update(plan=plan, plans=plans, raw_services=tuple(state.services))
         if self.plan is None or self.plan.not_announced != plan.not_announced:
             for key, reason in plan.not_announced.items():
                 log.debug("not announced over BGP", service=key, reason=reason)

@@ -68,29 +68,50 @@ class BgpStatusWriter:
         self._conditions_sent: dict[str, tuple[str, str, str]] = {}
         self._events_sent: set[str] = set()
         self._services: dict[str, Mapping[str, Any]] = {}
+        self._inputs: tuple[Any, Any, Any, Any] | None = None
         self._wake = asyncio.Event()
 
     def update(
         self,
         *,
         plan: bgp.BgpPlan,
-        plans: Mapping[str, bgp.BgpPlan],
+        config: Any,
         raw_services: tuple[Mapping[str, Any], ...],
+        raw_slices_by_service: Mapping[str, Any],
+        raw_nodes: Mapping[str, Any],
     ) -> None:
-        """Take this node's plan and every node's plan (for conditions); wakes ``run()``."""
+        """Take this node's plan and the inputs of the cluster-wide plan; wakes ``run()``.
+
+        The cluster-wide plan (for the condition's reporter) is computed in ``run()`` in a
+        worker thread, so a large cluster never stalls the event loop (BFD timers run there).
+        """
         self._services = {
             f"{(s.get('metadata') or {}).get('namespace', '')}/"
             f"{(s.get('metadata') or {}).get('name', '')}": s
             for s in raw_services
         }
         self._peers = {k: tuple(sorted(v)) for k, v in plan.peers_by_service.items()}
+        self._inputs = (config, raw_services, raw_slices_by_service, raw_nodes)
+        self._wake.set()
+
+    async def _compute_conditions(self) -> None:
+        if self._inputs is None:
+            return
+        config, raw_services, raw_slices, raw_nodes = self._inputs
+        self._inputs = None
+        plans = await asyncio.to_thread(
+            bgp.cluster_plans,
+            config,
+            raw_services=raw_services,
+            raw_slices_by_service=raw_slices,
+            raw_nodes=raw_nodes,
+        )
         conds: dict[str, bgp.ServiceCondition] = {}
         for key in self._services:
             cond = bgp.service_condition(key, plans)
             if cond is not None and cond.reporter == self.node:
                 conds[key] = cond
         self._conditions = conds
-        self._wake.set()
 
     async def run(self) -> None:
         """Adopt existing objects of this node, then write on every change until cancelled."""
@@ -117,6 +138,7 @@ class BgpStatusWriter:
 
     async def sync(self) -> None:
         """One pass: status objects, events, conditions (each only on change)."""
+        await self._compute_conditions()
         for key in sorted(set(self._written) - set(self._peers)):
             with contextlib.suppress(errors.NotFound):
                 await asyncio.to_thread(
