@@ -263,3 +263,87 @@ async def test_bfd_down_removes_next_hop_before_hold_time(router_kind: str, run_
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             router.stop()
+
+
+ROUTER6, NODE1_6, NODE2_6 = "2001:db8:100::1", "2001:db8:100::11", "2001:db8:100::12"
+VIP6 = "2001:db8:10::10/128"
+
+
+def bird_conf6(run_dir: Path) -> str:
+    return f"""
+log "{run_dir / "bird.log"}" all;
+router id {ROUTER4};
+protocol device {{ scan time 10; }}
+protocol kernel kernel6 {{ ipv6 {{ import none; export all; }}; merge paths yes; }}
+protocol bfd {{ interface "eth0" {{ min rx interval 300 ms; min tx interval 300 ms;
+  multiplier 3; }}; }}
+protocol bgp n1 {{ local {ROUTER6} as {ROUTER_ASN}; neighbor {NODE1_6} as {NODE_ASN}; bfd on;
+  hold time 9; connect retry time 1; error wait time 1, 5; ipv6 {{ import all; export none; }}; }}
+protocol bgp n2 {{ local {ROUTER6} as {ROUTER_ASN}; neighbor {NODE2_6} as {NODE_ASN};
+  hold time 9; connect retry time 1; error wait time 1, 5; ipv6 {{ import all; export none; }}; }}
+"""
+
+
+async def test_bfd_ipv6_against_bird(run_dir: Path) -> None:
+    """The same over IPv6: hop limit 255, IPV6_PKTINFO demultiplexing, IPv6 BGP session."""
+    with Lab() as lab:
+        lab.build()
+        rdir = run_dir / "router"
+        rdir.mkdir()
+        rns = lab.ns("router")
+        (rdir / "bird.conf").write_text(bird_conf6(rdir))
+        ctl = rdir / "bird.ctl"
+        router = Router("bird", rns, rdir)
+        run(["bird", "-c", str(rdir / "bird.conf"), "-s", str(ctl), "-P", str(rdir / "p")], ns=rns)
+        router._pid(rdir / "p")
+        peer = BgpPeerSpec("router", NODE_ASN, ROUTER_ASN, IP(ROUTER6), hold_time_s=9)
+        route = Route(ipaddress.ip_network(VIP6), "router", "self")
+        drivers = {
+            n: ExabgpDriver(
+                runtime_dir=run_dir / n,
+                metrics=BgpMetrics(),
+                node_name=n,
+                node_addresses=[IP(addr)],
+                command_prefix=["ip", "netns", "exec", lab.ns(n)],
+            )
+            for n, addr in (("node1", NODE1), ("node2", NODE2))
+        }
+        metrics = BfdMetrics()
+        bfd = BfdService(
+            metrics=metrics, on_down=lambda name: drivers["node1"].reset_peer(name, "BFD down")
+        )
+        bfd_peer = BfdPeer("router", IP(ROUTER6), BfdTimers(300_000, 300_000, 3))
+        with netns(lab.ns("node1")):
+            bfd.open_sockets()
+            tx = bfd.make_tx_sockets([bfd_peer])
+        tasks = [asyncio.create_task(d.run()) for d in drivers.values()]
+        tasks.append(asyncio.create_task(bfd.run()))
+        try:
+            await asyncio.sleep(0)
+            bfd.set_peers([bfd_peer], tx_sockets=tx)
+            for d in drivers.values():
+                assert d.set_peers([peer]) == {}
+                d.set_routes(frozenset({route}))
+            both = sorted([NODE1_6, NODE2_6])
+            await wait_for(lambda: fib_next_hops(rns, VIP6) == both, timeout_s=30, what="v6 ECMP")
+
+            def bird_bfd_up() -> bool:
+                out = run(["birdc", "-s", str(ctl), "show", "bfd", "sessions"], ns=rns).stdout
+                return any(NODE1_6 in line and " Up " in line for line in out.splitlines())
+
+            await wait_for(bird_bfd_up, timeout_s=15, what="BFD Up over IPv6")
+            labels = {"peer": ROUTER6}
+            assert metrics.registry.get_sample_value("metallb_bfd_session_up", labels) == 1
+            await asyncio.sleep(1.0)  # Poll sequence to 300 ms done
+            run(["ip", "link", "set", "eth0", "down"], ns=lab.ns("node1"))
+            await wait_for(
+                lambda: fib_next_hops(rns, VIP6) == [NODE2_6], timeout_s=5, what="BFD withdrawal"
+            )
+            assert not metrics.registry.get_sample_value(
+                "ingot_bfd_dropped_packets_total", {"reason": "bad_ttl"}
+            )
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            router.stop()
