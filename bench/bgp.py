@@ -33,13 +33,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ingot.api import bgp
-
 # bench/ holds ipam.py, named like the ipam package: drop this directory from the import path
 # so that ``import ipam`` (via ingot.api) finds the package, not that script.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
+from ingot.api import bgp  # noqa: E402
 from ingot.api.bgp import BgpAdvertisementSpec, BgpPeerSpec, EndpointInfo, NodeInfo, ServiceInfo  # noqa: E402
 from ingot.lab.netns import run  # noqa: E402
 from ingot.lab.topology import Lab  # noqa: E402
