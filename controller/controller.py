@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 CONFIG_KEY = "\x00config"
 POOLS_KEY = "\x00pools"
+INGRESS_INDEX = "ingress-ip"
+DEFER_RETRY_S = 0.2
+"""A write deferred because another Service still shows its IP is retried this often."""
 POOLS_DEBOUNCE_S = 0.5
 """Pool status is refreshed at most this often (seconds) during bursts of allocations."""
 
@@ -108,7 +111,10 @@ class Controller:
         self._pools_debounce_s = pools_debounce_s
         self._writers = writers
         self._write_pool: ThreadPoolExecutor | None = None
-        self._inflight: set[str] = set()
+        self._inflight: set[str] = set()  # Services with a status write queued or running
+        self._dropping: dict[str, int] = {}  # IP -> in-flight writes removing it from a status
+        self._deferred: set[str] = set()  # waiting for an IP another write still removes
+        self._retry_after_write: set[str] = set()  # changed while their write was in flight
         self._inflight_lock = threading.Lock()
         self.queue: wq.WorkQueue[str] = wq.WorkQueue(
             base_delay_s=0.05, max_delay_s=60.0, name="controller"
@@ -118,7 +124,12 @@ class Controller:
         def informer(kind: src.Kind, namespace: str | None = None) -> inf.Informer:
             return inf.Informer(source, kind, namespace=namespace, resync_period_s=resync_period_s)
 
-        self.services = informer(src.SERVICE)
+        self.services = inf.Informer(
+            source,
+            src.SERVICE,
+            resync_period_s=resync_period_s,
+            indexers={INGRESS_INDEX: inf.index_by_ingress_ip},
+        )
         self.endpoint_slices = inf.Informer(source, src.ENDPOINT_SLICE)
         self.namespaces = inf.Informer(source, src.NAMESPACE)
         self.nodes = inf.Informer(source, src.NODE)
@@ -301,19 +312,49 @@ class Controller:
             self._ready.is_set()
             and not self._busy
             and not self._inflight
+            and not self._deferred
             and len(self.queue) == 0
             and self.queue.pending_delayed() == 0
         )
 
     # -- writers -------------------------------------------------------------------------
 
-    def _submit(self, key: str, write: Callable[[], None]) -> None:
-        with self._inflight_lock:
-            self._inflight.add(key)
-        assert self._write_pool is not None
-        self._write_pool.submit(self._run_write, key, write)
+    def _submit(
+        self, key: str, write: Callable[[], None], takes: frozenset[str], drops: frozenset[str]
+    ) -> None:
+        """Queue ``write`` for a writer thread, keeping the API free of duplicates.
 
-    def _run_write(self, key: str, write: Callable[[], None]) -> None:
+        An IP is written to a Service only once no in-flight write still has to remove it from
+        another Service's status (the sequential order a single writer would give); such a
+        write is deferred and its Service re-queued when that write finishes.
+        """
+        with self._inflight_lock:
+            if any(self._dropping.get(ip, 0) for ip in takes) or self._shown_elsewhere(key, takes):
+                self._deferred.add(key)
+                self.queue.add_after(key, DEFER_RETRY_S)  # safety net besides the fast path
+                return
+            self._inflight.add(key)
+            for ip in drops:
+                self._dropping[ip] = self._dropping.get(ip, 0) + 1
+        assert self._write_pool is not None
+        self._write_pool.submit(self._run_write, key, write, drops)
+
+    def _shown_elsewhere(self, key: str, ips: frozenset[str]) -> bool:
+        """True if another Service of ours still shows one of ``ips`` without holding it.
+
+        Read from the cache (plus our own last writes): e.g. a Service whose clearing write
+        failed and awaits its retry still shows the IP, so nobody else may be shown it yet.
+        """
+        for ip in ips:
+            for other in self.services.by_index(INGRESS_INDEX, ip):
+                k = src.object_key(other)
+                if k == key or not rec.lb_class_matches(other, self.reconciler.lb_class):
+                    continue
+                if ip in self.reconciler.shown_ips(k) and ip not in self.reconciler.holds(k):
+                    return True
+        return False
+
+    def _run_write(self, key: str, write: Callable[[], None], drops: frozenset[str]) -> None:
         try:
             write()
         except errors.Throttled as exc:
@@ -330,12 +371,27 @@ class Controller:
         finally:
             with self._inflight_lock:
                 self._inflight.discard(key)
+                for ip in drops:
+                    left = self._dropping.get(ip, 0) - 1
+                    if left > 0:
+                        self._dropping[ip] = left
+                    else:
+                        self._dropping.pop(ip, None)
+                again = set()
+                if key in self._retry_after_write:
+                    self._retry_after_write.discard(key)
+                    again.add(key)
+                if drops and self._deferred:
+                    again |= self._deferred
+                    self._deferred.clear()
+            for k in sorted(again):
+                self.queue.add(k)
 
     def _process(self, key: str) -> bool:
         """Handle one key; False asks the queue to retry it with back-off."""
         with self._inflight_lock:
-            if key in self._inflight:  # its last write is still on the wire: look again soon
-                self.queue.add_after(key, 0.01)
+            if key in self._inflight:  # its last write is still on the wire: look again after
+                self._retry_after_write.add(key)
                 return True
         self._busy = True
         try:

@@ -164,8 +164,10 @@ class Reconciler:
         metrics: Prometheus series.
         events: event sink.
         wall_s: wall clock, seconds since the epoch (condition timestamps).
-        submit: runs a Service's status write elsewhere (``submit(key, write)``, a writer
-            pool keeping one write per Service in flight); None writes inline. The
+        submit: runs a Service's status write elsewhere (``submit(key, write, takes, drops)``
+            with the IPs the write adds to / removes from the Service's status; a writer pool
+            keeping one write per Service in flight, and never writing an IP to one Service
+            while another Service's write still has to remove it); None writes inline. The
             allocation decision is always made here, on the one worker thread.
     """
 
@@ -183,12 +185,14 @@ class Reconciler:
         metrics: ControllerMetrics,
         events: EventSink,
         wall_s: Callable[[], float] = time.time,
-        submit: Callable[[str, Callable[[], None]], None] | None = None,
+        submit: Callable[[str, Callable[[], None], frozenset[str], frozenset[str]], None]
+        | None = None,
     ) -> None:
         self._source = source
         self._caches = caches
         self._namespace = namespace
         self._lb_class = lb_class
+        self.lb_class = lb_class
         self._alloc = allocator
         self._compile = compile_fn
         self._resources_fn = resources_fn
@@ -257,6 +261,11 @@ class Reconciler:
             self._written.pop(key, None)  # the cache has caught up with our write
             self._echoes.pop(key, None)
         return True
+
+    def shown_ips(self, key: str) -> tuple[str, ...]:
+        """IPs the Service's status shows, counting our own writes the cache has not seen."""
+        obj = self._current(key)
+        return st.current_ips(obj) if obj is not None else ()
 
     def holds(self, key: str) -> tuple[str, ...]:
         """IPs the allocator holds for ``key`` (empty if none)."""
@@ -492,7 +501,9 @@ class Reconciler:
         if self._submit is None:
             write()
         else:
-            self._submit(key, write)
+            shown = set(st.current_ips(svc))
+            wanted = set(st.current_ips(desired))
+            self._submit(key, write, frozenset(wanted - shown), frozenset(shown - wanted))
         return True
 
     def _write(

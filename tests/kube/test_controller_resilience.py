@@ -177,3 +177,58 @@ def test_restore_conflict_older_holder_wins(kh: KubeHarness) -> None:
     kh.start()
     assert kh.ips("z-old") == ["198.51.100.10"]
     assert kh.ips("a-young") == ["198.51.100.11"]
+
+
+def test_api_never_shows_an_ip_twice_during_churn(kh: KubeHarness, apiserver) -> None:
+    """Replays the API's own history (a watch sees every write in order) while Services are
+    deleted, re-created and flipped between LoadBalancer and ClusterIP with a pool that is
+    always short: at no resourceVersion do two Services show the same IP."""
+    from ingot.kube import informer as inf
+
+    kh.apply(pool("p", "198.51.100.1-198.51.100.10"), l2(), settle=False)
+    shown: dict[str, tuple[str, ...]] = {}
+    violations: list[str] = []
+    lock = threading.Lock()
+
+    def observe(obj: dict) -> None:
+        with lock:
+            shown[src.object_key(obj)] = tuple(st.current_ips(obj))
+            dup = st.duplicates({k: list(v) for k, v in shown.items()})
+            if dup:
+                violations.append(f"rv {src.resource_version_of(obj)}: {dup}")
+
+    def gone(obj: dict) -> None:
+        with lock:
+            shown.pop(src.object_key(obj), None)
+
+    watcher = inf.Informer(kh.fs, src.SERVICE, namespace=APP_NS)
+    watcher.add_handler(on_add=observe, on_update=lambda _o, n: observe(n), on_delete=gone)
+    watcher.start()
+    try:
+        _create_services(kh, [f"svc-{i:02d}" for i in range(16)])
+        kh.start()
+        rng = random.Random(7)
+        for _ in range(60):
+            name = f"svc-{rng.randrange(16):02d}"
+            action = rng.choice(["delete", "flip"])
+            try:
+                if action == "delete":
+                    kh.fs.delete(src.SERVICE, name, namespace=APP_NS)
+                    _create_services(kh, [name])
+                else:
+                    cur = kh.fs.get(src.SERVICE, name, namespace=APP_NS)
+                    lb = cur["spec"]["type"] == "LoadBalancer"
+                    cur["spec"]["type"] = "ClusterIP" if lb else "LoadBalancer"
+                    kh.fs.replace(src.SERVICE, cur, namespace=APP_NS)
+            except Exception:  # noqa: BLE001 - a racing recreate or a 409: just move on
+                pass
+            time.sleep(rng.random() * 0.05)
+        kh.settle()
+        time.sleep(0.5)
+    finally:
+        watcher.stop()
+    assert not violations, violations[:5]
+    got = _assigned(kh)
+    assert not st.duplicates(got)
+    lbs = [s for s in kh.fs.list(src.SERVICE).items if s["spec"]["type"] == "LoadBalancer"]
+    assert len(got) == min(10, len(lbs))
