@@ -299,33 +299,52 @@ def wait(pred: Any, timeout_s: float, step_s: float = 0.05) -> bool:
     return False
 
 
+def double_answer_overlap_s(frames: list[tuple[float, str]], *, window_s: float = 1.0) -> float:
+    """Longest time two MACs answered for one IP at once.
+
+    At each change of answering MAC (A -> B at ``t0``), a later frame from A (at ``ta``) counts
+    as a double answer only if B answers again after it (within ``window_s``): A and B were then
+    both active from ``t0`` to ``ta``. A clean handover back (A .. B .. A, B silent) is not one.
+    """
+    fr = sorted(frames)
+    worst = 0.0
+    for k in range(1, len(fr)):
+        a, b = fr[k - 1][1], fr[k][1]
+        if a == b:
+            continue
+        t0 = fr[k][0]
+        for j in range(k + 1, len(fr)):
+            tj, mj = fr[j]
+            if tj - t0 > window_s:
+                break
+            if mj == a and any(m == b and 0 <= t - tj <= window_s for t, m in fr[j + 1 :]):
+                worst = max(worst, tj - t0)
+    return worst
+
+
 def overlaps(pcap: Path) -> dict[str, float]:
     from scapy.layers.inet6 import ICMPv6ND_NA
     from scapy.layers.l2 import ARP, Ether
     from scapy.utils import rdpcap
 
-    frames: dict[str, list[tuple[float, str]]] = {VIP4: [], VIP6: []}
+    frames: dict[str, list[tuple[float, str, str]]] = {VIP4: [], VIP6: []}
     for pkt in rdpcap(str(pcap)):
         if ARP in pkt and pkt[ARP].psrc == VIP4 and (pkt[ARP].op == 2 or pkt[ARP].pdst == VIP4):
-            frames[VIP4].append((float(pkt.time), pkt[Ether].src))
+            kind = f"arp-op{pkt[ARP].op}-to-{pkt[Ether].dst}"
+            frames[VIP4].append((float(pkt.time), pkt[Ether].src, kind))
         elif ICMPv6ND_NA in pkt and pkt[ICMPv6ND_NA].tgt == VIP6:
-            frames[VIP6].append((float(pkt.time), pkt[Ether].src))
-    out = {}
+            kind = f"na-S{pkt[ICMPv6ND_NA].S}-to-{pkt[Ether].dst}"
+            frames[VIP6].append((float(pkt.time), pkt[Ether].src, kind))
+    out: dict[str, Any] = {}
     for ip, fr in frames.items():
         fr.sort()
-        worst = 0.0
-        for k in range(1, len(fr)):
-            if fr[k][1] == fr[k - 1][1]:
-                continue
-            prev, t0 = fr[k - 1][1], fr[k][0]
-            later = [t for t, m in fr[k:] if m == prev and t - t0 <= 1.0]
-            if later:
-                worst = max(worst, max(later) - t0)
-        out[ip] = worst
+        worst = double_answer_overlap_s([(t, m) for t, m, _ in fr])
+        changes = sum(1 for k in range(1, len(fr)) if fr[k][1] != fr[k - 1][1])
+        out[ip] = {"max_s": round(worst, 4), "answer_frames": len(fr), "owner_changes": changes}
     return out
 
 
-def failover_phase(runs: int) -> dict[str, Any]:
+def failover_phase(runs: int, cases: frozenset[str] = frozenset()) -> dict[str, Any]:
     results: dict[str, list[float]] = {}
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ingot-bench-l2-") as tmp_s, Topology() as topo:
@@ -352,6 +371,8 @@ def failover_phase(runs: int) -> dict[str, Any]:
             for mode in ("kill", "linkdown"):
                 for fam, ip in (("ipv4", VIP4), ("ipv6", VIP6)):
                     key = f"{mode}_{fam}"
+                    if cases and key not in cases:
+                        continue
                     results[key] = []
                     for i in range(runs):
                         owner = current_owner(log, ip, time.time() - 0.5)
@@ -408,11 +429,17 @@ def failover_phase(runs: int) -> dict[str, Any]:
                 sniff.wait(timeout=5)
             ov = overlaps(tmp / "bridge.pcap") if (tmp / "bridge.pcap").exists() else {}
             lab.close()
+            keep = os.environ.get("L2_BENCH_KEEP")
+            if keep:
+                import shutil
+
+                shutil.rmtree(keep, ignore_errors=True)
+                shutil.copytree(tmp, keep)
     return {
         "runs_per_case": runs,
         "cases": {k: summary(v) for k, v in results.items()},
         "raw_s": {k: [round(x, 4) for x in v] for k, v in results.items()},
-        "max_double_answer_overlap_s": {k: round(v, 4) for k, v in ov.items()},
+        "double_answer_overlap": ov,
         "failures": failures,
     }
 
@@ -531,6 +558,7 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--phase", choices=("failover", "writes", "all"), default="all")
+    p.add_argument("--cases", nargs="*", default=[], help="e.g. kill_ipv4 linkdown_ipv6")
     p.add_argument("--window", type=float, default=20.0, help="steady-state window, s")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "l2_failover.json"))
     args = p.parse_args()
@@ -555,7 +583,7 @@ def main() -> int:
         if os.geteuid() != 0:
             print("failover phase needs root", file=sys.stderr)
             return 2
-        result["failover"] = failover_phase(args.runs)
+        result["failover"] = failover_phase(args.runs, frozenset(args.cases))
     if args.phase in ("writes", "all"):
         result["steady_state_api_writes"] = writes_phase(args.window)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -554,6 +554,8 @@ class L2Component:
                     namespace=ns,
                 )
                 log.info("lease re-acquired after hold-down", lease=lease_name(me))
+                if self.opt.timings.hold_down_s >= self.opt.timings.startup_grace_s:
+                    self._ready_at_s = now  # the hold-down was a longer grace: no extra wait
         self._last_api_ok_s = self._clock.now()
         self._store_lease(me, new)
         self._recompute()
