@@ -498,7 +498,15 @@ class Backend:
     ) -> RawObject:
         old = self._must_get(rt, namespace, name)
         meta = old["metadata"]
-        pre = (options or {}).get("preconditions") or {} if isinstance(options, dict) else {}
+        if options is not None and not isinstance(options, dict):
+            raise errors.bad_request("DeleteOptions must be a JSON object")
+        pre = (options or {}).get("preconditions") or {}
+        if not isinstance(pre, dict) or not all(
+            isinstance(pre.get(k), (str, type(None))) for k in ("uid", "resourceVersion")
+        ):
+            raise errors.bad_request(
+                "DeleteOptions.preconditions: want {uid, resourceVersion} strings"
+            )
         if pre.get("uid") and pre["uid"] != meta["uid"]:
             raise errors.conflict(
                 rt.plural,

@@ -36,6 +36,8 @@ KEYS = st.sampled_from(
         "ingress",
         "ip",
         "loadBalancer",
+        "preconditions",
+        "uid",
         "apiVersion",
         "kind",
         "x",
@@ -106,6 +108,27 @@ RESOURCES = [
 ]
 
 
+def _ensure_target(backend: handling.Backend, resource: tuple[str, str]) -> None:
+    rt = backend.types[resource]
+    version = rt.versions[0]
+    if backend.store.get(rt.skey, ("default" if rt.namespaced else "", "target")) is None:
+        seed: dict[str, Any] = {"metadata": {"name": "target"}}
+        if resource == ("", "services"):
+            seed["spec"] = {"ports": [{"port": 80}]}
+        if resource == ("discovery.k8s.io", "endpointslices"):
+            seed.update(addressType="IPv4", endpoints=[])
+        if resource == ("events.k8s.io", "events"):
+            seed.update(
+                eventTime="2026-01-01T00:00:00.000000Z",
+                reportingController="c",
+                reportingInstance="i",
+                action="a",
+                reason="r",
+                type="Normal",
+            )
+        backend.create(rt, version, "default", seed)
+
+
 def _check(backend: handling.Backend, call: Any) -> None:
     before = backend.store.rv
     failure: errors.ApiError | None = None
@@ -152,26 +175,29 @@ def test_any_patch(
 ) -> None:
     rt = backend.types[resource]
     version = rt.versions[0]
-    if backend.store.get(rt.skey, ("default" if rt.namespaced else "", "target")) is None:
-        seed: dict[str, Any] = {"metadata": {"name": "target"}}
-        if resource == ("", "services"):
-            seed["spec"] = {"ports": [{"port": 80}]}
-        if resource == ("discovery.k8s.io", "endpointslices"):
-            seed.update(addressType="IPv4", endpoints=[])
-        if resource == ("events.k8s.io", "events"):
-            seed.update(
-                eventTime="2026-01-01T00:00:00.000000Z",
-                reportingController="c",
-                reportingInstance="i",
-                action="a",
-                reason="r",
-                type="Normal",
-            )
-        backend.create(rt, version, "default", seed)
+    _ensure_target(backend, resource)
     sub = subresource if rt.has_status else ""
     _check(
         backend,
         lambda: backend.patch(
             rt, version, "default", "target", patch, content_type, subresource=sub
         ),
+    )
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(resource=st.sampled_from(RESOURCES), body=JSON, options=JSON)
+def test_any_update_and_delete_options(
+    backend: handling.Backend, resource: tuple[str, str], body: Any, options: Any
+) -> None:
+    rt = backend.types[resource]
+    version = rt.versions[0]
+    _ensure_target(backend, resource)
+    _check(backend, lambda: backend.update(rt, version, "default", "target", body))
+    _check(backend, lambda: backend.delete(rt, version, "default", "target", options))
+    _check(
+        backend,
+        lambda: backend.list(rt, version, "default", label_selector=str(body)[:40], limit=2),
     )
