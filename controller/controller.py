@@ -7,6 +7,9 @@ Threads (``ingot.kube`` is thread-based on the official sync client):
 * one worker (``run``): waits until **every** cache has synced, loads the config (restoring
   the allocator from all Services' ingress on the first valid config, holders first), then
   processes keys one at a time, so the allocator has a single writer;
+* a small pool of status writers (``writers``): one write per Service in flight; a write that
+  would show an IP another Service still shows (its removing write is in flight, or the
+  cache still shows it) is deferred, so the API never shows one IP on two Services;
 * the event writer thread (``controller.events``).
 
 Keys in the queue: ``"namespace/name"`` of a Service, ``CONFIG_KEY`` (recompile the
