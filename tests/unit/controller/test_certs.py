@@ -128,3 +128,60 @@ def test_needs_rotation(bundle, make, at, names, rotate, reason) -> None:
     decision = certs.needs_rotation(make(bundle), now=at, dns_names=names)
     assert decision.rotate is rotate
     assert reason in decision.reason
+
+
+class FakeCore:
+    def __init__(self) -> None:
+        self.secret = None
+        self.writes = 0
+
+    def read_namespaced_secret(self, name, ns):
+        from kubernetes.client.exceptions import ApiException
+
+        if self.secret is None:
+            raise ApiException(status=404)
+        return type("S", (), {"data": self.secret["data"]})()
+
+    def create_namespaced_secret(self, ns, body):
+        self.secret = body
+        self.writes += 1
+
+    def replace_namespaced_secret(self, name, ns, body):
+        self.secret = body
+        self.writes += 1
+
+
+class FakeAdmission:
+    def __init__(self) -> None:
+        cc = type("CC", (), {"ca_bundle": None})()
+        hook = type("H", (), {"name": "a.metallb.io", "client_config": cc})()
+        self.vwc = type("V", (), {"webhooks": [hook]})()
+        self.writes = 0
+
+    def read_validating_webhook_configuration(self, name):
+        return self.vwc
+
+    def replace_validating_webhook_configuration(self, name, body):
+        self.writes += 1
+
+
+def test_rotator_creates_keeps_then_rotates_before_expiry() -> None:
+    core, adm = FakeCore(), FakeAdmission()
+    rot = certs.CertRotator(
+        core_v1=core,
+        admission_v1=adm,
+        namespace="metallb-system",
+        secret_name="ingot-webhook-cert",
+        service_name="ingot-webhook",
+        webhook_config_name="vwc",
+    )
+    first = rot.ensure(NOW)
+    assert (core.writes, adm.writes) == (1, 1)
+    ca_b64 = certs.to_secret_data(first)["ca.crt"]
+    assert adm.vwc.webhooks[0].client_config.ca_bundle == ca_b64
+    assert rot.ensure(NOW + dt.timedelta(days=100)) == first  # still valid: nothing written
+    assert (core.writes, adm.writes) == (1, 1)
+    later = rot.ensure(NOW + dt.timedelta(days=300))  # inside the 90-day refresh window
+    assert later != first
+    assert (core.writes, adm.writes) == (2, 2)
+    assert adm.vwc.webhooks[0].client_config.ca_bundle == certs.to_secret_data(later)["ca.crt"]
