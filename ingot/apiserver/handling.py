@@ -264,7 +264,11 @@ class Backend:
                         )
                     ],
                 )
-            meta["name"] = prefix + "".join(random.choices(_GENERATE_ALPHABET, k=5))
+            # like RetryGenerateName (GA in 1.32): up to 8 tries before AlreadyExists
+            for _ in range(8):
+                meta["name"] = prefix + "".join(random.choices(_GENERATE_ALPHABET, k=5))
+                if self.store.get(rt.skey, self._key(rt, namespace, meta["name"])) is None:
+                    break
         name = meta["name"]
         causes = builtins.name_causes(rt, name)
         if causes:

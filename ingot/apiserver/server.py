@@ -72,6 +72,17 @@ class AuditRecord(NamedTuple):
     namespace: str
 
 
+class ChangeRecord(NamedTuple):
+    """One committed write: revision, ADDED/MODIFIED/DELETED, and what it touched."""
+
+    resource_version: int
+    type: str
+    group: str
+    resource: str
+    namespace: str
+    name: str
+
+
 class ManifestError(Exception):
     """A manifest could not be loaded: names the file, the document and the API error."""
 
@@ -233,6 +244,38 @@ class APIServer:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(wrapper(), loop).result(timeout=30)
+
+    def changes(self, resource: str | None = None) -> list[ChangeRecord]:
+        """The committed writes still in the watch history, oldest first.
+
+        Args:
+            resource: ``plural`` or ``plural.group`` to keep only that resource (e.g.
+                ``"services"``, ``"ipaddresspools.metallb.io"``); None keeps all.
+
+        For assertions such as "the controller wrote the status once" or "a no-op write
+        emitted nothing". Compaction (``faults.compact()``) empties it.
+        """
+
+        def collect() -> list[ChangeRecord]:
+            out = []
+            for change in self.backend.store.history:
+                group, plural = change.type_key
+                if resource is not None and resource not in (plural, f"{plural}.{group}"):
+                    continue
+                meta = change.obj.get("metadata") or {}
+                out.append(
+                    ChangeRecord(
+                        change.rv,
+                        change.type,
+                        group,
+                        plural,
+                        meta.get("namespace", ""),
+                        meta.get("name", ""),
+                    )
+                )
+            return out
+
+        return self._call(collect)
 
     def _close_watchers_of(self, type_key: tuple[str, str]) -> None:
         for watcher in list(self.backend.store.watchers):

@@ -3,13 +3,15 @@
 ``apiserver``: a started ``ingot.apiserver.server.APIServer`` on 127.0.0.1:<free port>, with the
 metallb.io CRDs of ``charts/ingot/crds/`` loaded when that directory has files; stopped (all
 watches closed, thread joined) after the test. ``kube_client``: a
-``kubernetes.client.ApiClient`` pointed at it, closed after the test.
+``kubernetes.client.ApiClient`` pointed at it, closed after the test. ``apiserver_factory``:
+``make(**APIServer options)`` for extra or differently configured servers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import kubernetes.client
 import pytest
@@ -38,6 +40,28 @@ def apiserver(_chart_crds: list[tuple[str, int, dict[str, object]]]) -> Iterator
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def apiserver_factory(
+    _chart_crds: list[tuple[str, int, dict[str, object]]],
+) -> Iterator[Callable[..., APIServer]]:
+    """Start extra servers with options (``history_size``, ``tls``, ``expired_as_http_error``,
+    ``bookmark_interval_s``...); each has the chart CRDs and is stopped after the test."""
+    started: list[APIServer] = []
+
+    def make(**options: Any) -> APIServer:
+        srv = APIServer(host="127.0.0.1", port=0, **options)
+        srv.start()
+        started.append(srv)
+        srv.load_objects(_chart_crds)
+        return srv
+
+    try:
+        yield make
+    finally:
+        for srv in started:
+            srv.stop()
 
 
 @pytest.fixture

@@ -155,3 +155,22 @@ def test_drop_events_loses_live_events_only(
         )
     ]
     assert replay == ["lost", "seen"]
+
+
+def test_changes_lists_committed_writes(
+    apiserver: APIServer, kube_client: client.ApiClient
+) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    v1.create_namespaced_service("default", _svc())
+    body = {"status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.1"}]}}}
+    v1.patch_namespaced_service_status("web", "default", body)
+    v1.patch_namespaced_service_status("web", "default", body)  # no-op: not a change
+    v1.delete_namespaced_service("web", "default")
+    got = [(c.type, c.namespace, c.name) for c in apiserver.changes("services")]
+    assert got == [
+        ("ADDED", "default", "web"),
+        ("MODIFIED", "default", "web"),
+        ("DELETED", "default", "web"),
+    ]
+    revisions = [c.resource_version for c in apiserver.changes()]
+    assert revisions == sorted(revisions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -77,28 +78,21 @@ def test_compaction_expires_old_versions(
     assert _events(v1, resource_version=fresh) == []
 
 
-def test_history_window_is_bounded() -> None:
-    srv = APIServer(history_size=3)
-    srv.start()
-    try:
-        api = srv.api_client()
+def test_history_window_is_bounded(apiserver_factory: Callable[..., APIServer]) -> None:
+    srv = apiserver_factory(history_size=3)
+    with srv.api_client() as api:
         v1 = client.CoreV1Api(api)
         rv = v1.create_namespaced_config_map("default", _cm("a")).metadata.resource_version
         for i in range(4):
             v1.create_namespaced_config_map("default", _cm(f"n{i}"))
         with pytest.raises(ApiException) as err:
             _events(v1, resource_version=rv)
-        assert err.value.status == 410
-        api.close()
-    finally:
-        srv.stop()
+    assert err.value.status == 410
 
 
-def test_expired_as_http_410() -> None:
-    srv = APIServer(expired_as_http_error=True)
-    srv.start()
-    try:
-        api = srv.api_client()
+def test_expired_as_http_410(apiserver_factory: Callable[..., APIServer]) -> None:
+    srv = apiserver_factory(expired_as_http_error=True)
+    with srv.api_client() as api:
         v1 = client.CoreV1Api(api)
         rv = v1.create_namespaced_config_map("default", _cm("a")).metadata.resource_version
         srv.faults.compact()
@@ -106,17 +100,12 @@ def test_expired_as_http_410() -> None:
             v1.list_namespaced_config_map(
                 "default", watch=True, resource_version=rv, _preload_content=False
             )
-        assert err.value.status == 410
-        api.close()
-    finally:
-        srv.stop()
+    assert err.value.status == 410
 
 
-def test_bookmarks_advance_resource_version() -> None:
-    srv = APIServer(bookmark_interval_s=0.2)
-    srv.start()
-    try:
-        api = srv.api_client()
+def test_bookmarks_advance_resource_version(apiserver_factory: Callable[..., APIServer]) -> None:
+    srv = apiserver_factory(bookmark_interval_s=0.2)
+    with srv.api_client() as api:
         v1 = client.CoreV1Api(api)
         rv = v1.list_namespaced_config_map("default").metadata.resource_version
         client.CoreV1Api(api).create_namespace({"metadata": {"name": "other"}})
@@ -131,12 +120,9 @@ def test_bookmarks_advance_resource_version() -> None:
                 timeout_seconds=1,
             )
         ]
-        assert types
-        assert set(types) == {"BOOKMARK"}
-        assert int(w.resource_version) > int(rv)
-        api.close()
-    finally:
-        srv.stop()
+    assert types
+    assert set(types) == {"BOOKMARK"}
+    assert int(w.resource_version) > int(rv)
 
 
 def test_label_selector_transitions(kube_client: client.ApiClient) -> None:
