@@ -247,19 +247,25 @@ class CertRotator:
         self._webhook_config = webhook_config_name
         self.dns_names = service_dns_names(service=service_name, namespace=namespace)
 
-    def _read(self) -> tuple[CertBundle | None, bool]:
+    def _read(self) -> tuple[CertBundle | None, str | None]:
+        """The stored bundle and the Secret's resourceVersion (None: no Secret)."""
         from kubernetes.client.exceptions import ApiException
 
         try:
             secret = self._core.read_namespaced_secret(self._secret, self._ns)
         except ApiException as exc:
             if exc.status == 404:
-                return None, False
+                return None, None
             raise
-        return from_secret_data(secret.data), True
+        meta = getattr(secret, "metadata", None)
+        rv = str(getattr(meta, "resource_version", "") or "")
+        return from_secret_data(secret.data), rv
 
-    def ensure(self, now: dt.datetime) -> CertBundle:
+    def ensure(self, now: dt.datetime, *, _attempts: int = 3) -> CertBundle:
         """Read the Secret, regenerate and store it if needed, patch the ``caBundle``.
+
+        Writes are compare-and-swap (create, or replace carrying the read resourceVersion):
+        when two replicas race, the loser re-reads and serves the winner's certificate.
 
         Raises:
             kubernetes.client.ApiException: on API failures other than a missing Secret or
@@ -267,22 +273,30 @@ class CertRotator:
         """
         from kubernetes.client.exceptions import ApiException
 
-        bundle, exists = self._read()
+        bundle, rv = self._read()
         decision = needs_rotation(bundle, now=now, dns_names=self.dns_names)
         if decision.rotate or bundle is None:
             log.info("rotating webhook certificate: %s", decision.reason)
             bundle = generate(dns_names=self.dns_names, now=now)
+            meta: dict[str, Any] = {"name": self._secret, "namespace": self._ns}
+            if rv:
+                meta["resourceVersion"] = rv
             body = {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": self._secret, "namespace": self._ns},
+                "metadata": meta,
                 "type": "Opaque",
                 "data": to_secret_data(bundle),
             }
-            if exists:
-                self._core.replace_namespaced_secret(self._secret, self._ns, body)
-            else:
-                self._core.create_namespaced_secret(self._ns, body)
+            try:
+                if rv is not None:
+                    self._core.replace_namespaced_secret(self._secret, self._ns, body)
+                else:
+                    self._core.create_namespaced_secret(self._ns, body)
+            except ApiException as exc:
+                if exc.status == 409 and _attempts > 1:  # another replica won: use its cert
+                    return self.ensure(now, _attempts=_attempts - 1)
+                raise
         ca_b64 = base64.b64encode(bundle.ca_cert_pem).decode()
         try:
             vwc = self._adm.read_validating_webhook_configuration(self._webhook_config)

@@ -140,7 +140,8 @@ class FakeCore:
 
         if self.secret is None:
             raise ApiException(status=404)
-        return type("S", (), {"data": self.secret["data"]})()
+        meta = type("M", (), {"resource_version": str(self.writes)})()
+        return type("S", (), {"data": self.secret["data"], "metadata": meta})()
 
     def create_namespaced_secret(self, ns, body):
         self.secret = body
@@ -185,3 +186,21 @@ def test_rotator_creates_keeps_then_rotates_before_expiry() -> None:
     assert later != first
     assert (core.writes, adm.writes) == (2, 2)
     assert adm.vwc.webhooks[0].client_config.ca_bundle == certs.to_secret_data(later)["ca.crt"]
+
+
+def test_rotator_loser_of_a_create_race_serves_the_winners_cert() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    core, adm = FakeCore(), FakeAdmission()
+    winner = certs.generate(dns_names=certs.service_dns_names(service="w", namespace="ns"), now=NOW)
+
+    def racing_create(ns, body):
+        core.secret = {"data": certs.to_secret_data(winner)}  # the other replica was faster
+        raise ApiException(status=409)
+
+    core.create_namespaced_secret = racing_create
+    rot = certs.CertRotator(
+        core_v1=core, admission_v1=adm, namespace="ns", secret_name="s",
+        service_name="w", webhook_config_name="vwc",
+    )  # fmt: skip
+    assert rot.ensure(NOW) == winner
