@@ -35,6 +35,8 @@ log = logging.getLogger("controller")
 
 CERT_CHECK_INTERVAL_S = 3600.0
 """How often the webhook certificate is checked for rotation / re-read from disk."""
+CERT_RETRY_S = 10.0
+"""Retry delay after a failed certificate setup (RBAC missing, API unreachable)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,8 +138,6 @@ async def run(args: argparse.Namespace) -> int:
             runners.append(await _serve(app, host=args.metrics_host, port=args.metrics_port))
         if args.webhook_port:
             tls = webhook.TLSConfig()
-            await _load_certs(args, api_client, tls)
-            tasks.append(asyncio.create_task(_cert_loop(args, api_client, tls)))
             hook = webhook.make_app(
                 resources=ctrl.cluster_resources,
                 compile_fn=functools.partial(
@@ -146,12 +146,13 @@ async def run(args: argparse.Namespace) -> int:
                 namespace=args.namespace,
                 delete_compile_fn=functools.partial(compile_fn, namespace=args.namespace),
             )
-            runners.append(
-                await _serve(hook, host="0.0.0.0", port=args.webhook_port, ssl_context=tls.context)
-            )
+            # Certificates first, then the HTTPS listener; a failure (RBAC, API down) is
+            # retried in the background and never stops IP allocation.
+            tasks.append(asyncio.create_task(_webhook_loop(args, api_client, tls, hook, runners)))
         events.start()
         if args.leader_elect:
-            # Informers (and the webhook's view) start at once; allocation waits for the lease.
+            # Metrics and webhook serve at once; informers and allocation wait for the Lease
+            # (a standby is not ready, so the webhook Service routes to the leader).
             from ingot.kube.lease import LeaderElector
 
             def on_stopped() -> None:
@@ -183,6 +184,9 @@ async def run(args: argparse.Namespace) -> int:
         log.info("shutting down")
         for t in tasks:
             t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
         await asyncio.to_thread(ctrl.stop)
         if leader is not None:
             await asyncio.to_thread(leader.stop)
@@ -222,13 +226,31 @@ async def _load_certs(args: argparse.Namespace, api_client: Any, tls: webhook.TL
     tls.load(bundle)
 
 
-async def _cert_loop(args: argparse.Namespace, api_client: Any, tls: webhook.TLSConfig) -> None:
+async def _webhook_loop(
+    args: argparse.Namespace,
+    api_client: Any,
+    tls: webhook.TLSConfig,
+    app: web.Application,
+    runners: list[Any],
+) -> None:
+    """Load (or rotate) the certificate; serve the webhook once it is there; repeat hourly."""
+    serving = False
     while True:
-        await asyncio.sleep(CERT_CHECK_INTERVAL_S)
         try:
             await _load_certs(args, api_client, tls)
+            if not serving:
+                runners.append(
+                    await _serve(
+                        app, host="0.0.0.0", port=args.webhook_port, ssl_context=tls.context
+                    )
+                )
+                serving = True
+                log.info("webhook serving", extra={"port": args.webhook_port})
+            delay = CERT_CHECK_INTERVAL_S
         except Exception:
-            log.exception("webhook certificate check failed; retrying later")
+            log.exception("webhook certificate setup failed; retrying")
+            delay = CERT_RETRY_S
+        await asyncio.sleep(delay)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -160,10 +160,20 @@ def test_webhook_self_managed_certs_and_review(setup, tmp_path) -> None:
     )  # fmt: skip
     try:
         _wait(proc.ready, what="readyz")
+        _wait(
+            lambda: ks.get(VWC, "ingot-vwc")["webhooks"][0]["clientConfig"].get("caBundle"),
+            what="caBundle patched",
+        )
         secret = ks.get(src.SECRET, "ingot-webhook-cert", namespace=NS)
         ca = base64.b64decode(secret["data"]["ca.crt"]).decode()
         vwc = ks.get(VWC, "ingot-vwc")
         assert vwc["webhooks"][0]["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+
+        def listening() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", proc.webhook_port)) == 0
+
+        _wait(listening, what="webhook listening")
         ctx = ssl.create_default_context(cadata=ca)
         ctx.check_hostname = False  # we dial 127.0.0.1; the chain is still verified by the CA
         review = {
