@@ -2,9 +2,9 @@
 
 A development server for tests, the lab and trying ingot without a cluster; **not for
 production** (no authentication or authorization: any bearer token is accepted; no
-persistence; no admission webhooks are called). The official ``kubernetes`` client and
-``kubectl`` talk to it as to a real cluster. Semantics are listed in ``handling.py`` (writes,
-reads), ``watching`` below and ``docs/apiserver.md``.
+persistence; validating webhooks are called only with ``call_webhooks=True``). The official
+``kubernetes`` client and ``kubectl`` talk to it as to a real cluster. Semantics are listed in
+``handling.py`` (writes, reads), the watch paragraph below and ``docs/apiserver.md``.
 
 Usage::
 
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import yaml
 from aiohttp import web
 
-from ingot.apiserver import discovery, errors, handling, tls
+from ingot.apiserver import admission, discovery, errors, handling, tls
 from ingot.apiserver.faults import Faults
 from ingot.apiserver.resources import ResourceType
 from ingot.apiserver.store import Change, Watcher
@@ -110,6 +110,8 @@ class APIServer:
             carrying an ERROR event (both happen with real servers).
         default_watch_timeout_s: stream length when the client gives no ``timeoutSeconds``
             (the real server picks 1800-3600 s).
+        call_webhooks: call ValidatingWebhookConfigurations before writes (see
+            ``admission.py``; Services are mapped with ``webhook_services``). Off: stored only.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class APIServer:
         bookmark_interval_s: float = 1.0,
         expired_as_http_error: bool = False,
         default_watch_timeout_s: float = 1800.0,
+        call_webhooks: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -129,6 +132,9 @@ class APIServer:
         self.bookmark_interval_s = bookmark_interval_s
         self.expired_as_http_error = expired_as_http_error
         self.default_watch_timeout_s = default_watch_timeout_s
+        self.call_webhooks = call_webhooks
+        #: (namespace, service name) -> "host:port" for webhooks named by Service
+        self.webhook_services: dict[tuple[str, str], str] = {}
         self.backend = handling.Backend(history_size=history_size)
         self.backend.on_type_removed = self._close_watchers_of
         self.audit: list[AuditRecord] = []
@@ -432,18 +438,83 @@ class APIServer:
         raw_body = (
             await request.read() if request.method in ("POST", "PUT", "PATCH", "DELETE") else b""
         )
-        # from here on no await until the backend call: requests are served one at a time
-        backend.field_validation = q.get("fieldValidation") or "Warn"
-        if backend.field_validation not in ("Ignore", "Warn", "Strict"):
+        field_validation = q.get("fieldValidation") or "Warn"
+        if field_validation not in ("Ignore", "Warn", "Strict"):
             raise errors.bad_request(
-                f'fieldValidation "{backend.field_validation}" is not one of Ignore, Warn, Strict'
+                f'fieldValidation "{field_validation}" is not one of Ignore, Warn, Strict'
             )
+        webhook_warnings: list[str] = []
+        if self.call_webhooks and route.verb in ("create", "update", "patch", "delete"):
+            backend.field_validation = field_validation
+            attrs = self._admission_attributes(request, route, raw_body, dry_run)
+            backend.warnings = []
+            if attrs is not None:
+                hooks = admission.matching(
+                    self._webhook_configs(), attrs, self._namespace_labels(attrs.namespace)
+                )
+                if hooks:
+                    webhook_warnings = await admission.call(hooks, attrs, self.webhook_services)
+        # from here on no await until the backend call: requests are served one at a time
+        backend.field_validation = field_validation
         backend.warnings = []
         response = await self._serve(request, route, dry_run, raw_body)
-        for warning in backend.warnings:
+        for warning in [*webhook_warnings, *backend.warnings]:
             response.headers.add("Warning", f'299 - "{warning}"')
         backend.warnings = []
         return response
+
+    def _webhook_configs(self) -> list[RawObject]:
+        key = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")
+        return list(self.backend.store.items(key))
+
+    def _namespace_labels(self, namespace: str) -> dict[str, str]:
+        ns = self.backend.store.get(("", "namespaces"), ("", namespace)) or {}
+        return dict((ns.get("metadata") or {}).get("labels") or {})
+
+    def _admission_attributes(
+        self, request: web.Request, route: _Route, raw_body: bytes, dry_run: bool
+    ) -> admission.Attributes | None:
+        """What the write would store (a dry run), for the webhooks; None when not admitted."""
+        backend = self.backend
+        rt, version, ns, name, sub = (
+            route.rt,
+            route.version,
+            route.namespace,
+            route.name,
+            route.subresource,
+        )
+        if rt.group == "admissionregistration.k8s.io" or not self._webhook_configs():
+            return None  # as the real server: webhook configurations are never admitted
+        old: RawObject | None = None
+        obj: RawObject | None = None
+        if route.verb == "create":
+            obj = backend.create(rt, version, ns, _parse_body(request, raw_body), dry_run=True)
+            operation = "CREATE"
+        elif route.verb in ("update", "patch"):
+            old = backend.get(rt, version, ns, name)
+            body = _parse_body(request, raw_body)
+            if route.verb == "update":
+                obj = backend.update(rt, version, ns, name, body, subresource=sub, dry_run=True)
+            else:
+                obj = backend.patch(
+                    rt, version, ns, name, body, request.content_type, subresource=sub, dry_run=True
+                )
+            operation = "UPDATE"
+        else:
+            old = backend.get(rt, version, ns, name)
+            operation = "DELETE"
+        target = obj or old or {}
+        return admission.Attributes(
+            operation=operation,
+            rt=rt,
+            version=version,
+            namespace=ns or "",
+            name=str((target.get("metadata") or {}).get("name", name)),
+            subresource=sub,
+            obj=obj,
+            old=old,
+            dry_run=dry_run,
+        )
 
     async def _serve(
         self, request: web.Request, route: _Route, dry_run: bool, raw_body: bytes
