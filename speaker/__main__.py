@@ -138,6 +138,7 @@ def build(args: argparse.Namespace) -> Any:
         load_balancer_class=args.lb_class,
         static_ips=static,
         write_status=not args.no_status,
+        heartbeat_thread=True,
     )
     l2 = L2Component(
         options=options,

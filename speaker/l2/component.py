@@ -28,6 +28,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -101,6 +102,9 @@ class L2Options:
         load_balancer_class: Handle only Services of this class (``None``: without class).
         static_ips: Static mode: announce these IPs, no cluster.
         write_status: Write ServiceL2Status objects, events and conditions.
+        heartbeat_thread: Send heartbeats from a dedicated thread, so a busy event loop (a
+            large re-placement, a burst of events) never makes this node look silent. Needs a
+            thread-safe wire (``RawWire``); the in-memory test wires send from the loop.
     """
 
     node: str
@@ -113,6 +117,7 @@ class L2Options:
     load_balancer_class: str | None = None
     static_ips: tuple[str, ...] = ()
     write_status: bool = True
+    heartbeat_thread: bool = False
 
 
 class L2Component:
@@ -408,7 +413,7 @@ class L2Component:
         own = self.leases.get(self.opt.node)
         fenced = {
             n: lv.transitions
-            for n, lv in self.leases.items()
+            for n, lv in tuple(self.leases.items())
             if lv.holder == "" and n != self.opt.node
         }
         return heartbeat.Heartbeat(
@@ -423,17 +428,34 @@ class L2Component:
 
     def _send_heartbeats(self) -> None:
         hb = self._my_heartbeat()
-        for name, link in self.links.items():
+        for name, link in tuple(self.links.items()):
             try:
                 self._wire.send(name, heartbeat.frame(hb, key=self.opt.heartbeat_key, mac=link.mac))
             except errors.AnnounceError:
                 continue
 
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
+        interval = self.opt.timings.heartbeat_interval_s
+        while not stop.wait(interval):
+            try:
+                self._send_heartbeats()
+            except Exception:  # never let the liveness signal die with an odd error
+                log.exception("heartbeat send failed")
+
     async def _tick(self) -> None:
         t = self.opt.timings
+        last_s = self._clock.now()
         for _ in range(1 << 62):
-            if self._source is not None:
+            now_s = self._clock.now()
+            gap_s, last_s = now_s - last_s, now_s
+            stalled = gap_s > t.suspect_after_s / 2
+            if stalled:
+                # the loop was blocked: queued heartbeats are not processed yet, so silence
+                # now means nothing; decide on the next tick
+                log.debug("event loop stalled, no fencing this tick", stall_s=gap_s)
+            if self._source is not None and not self.opt.heartbeat_thread:
                 self._send_heartbeats()
+            if self._source is not None and not stalled:
                 targets = fencing.fence_targets(
                     leases=self.leases,
                     heartbeats=self.heartbeats,
@@ -873,10 +895,16 @@ class L2Component:
 
     async def run(self) -> None:
         """Run until cancelled; on the way out stop answering and close the sockets."""
+        hb_stop = threading.Event()
         watcher = LinkWatcher(
             self._on_links, **({"scanner": self._scanner} if self._scanner else {})
         )
         try:
+            if self._source is not None and self.opt.heartbeat_thread:
+                hb_thread = threading.Thread(
+                    target=self._heartbeat_loop, args=(hb_stop,), name="l2-heartbeat", daemon=True
+                )
+                hb_thread.start()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(watcher.run(), name="l2-links")
                 tg.create_task(self.announcer.run(), name="l2-garp")
@@ -887,6 +915,7 @@ class L2Component:
                     if self.opt.write_status:
                         tg.create_task(self._status_writer(), name="l2-status")
         finally:
+            hb_stop.set()
             self.announcer.release_all()
             self.announcer.set_links({})
             if self._lease_informer is not None:
