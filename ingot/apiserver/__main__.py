@@ -31,14 +31,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML file or directory to load at start (CRDs first); repeatable",
     )
     parser.add_argument("--kubeconfig", metavar="PATH", help="write a kubeconfig for this server")
+    parser.add_argument(
+        "--history-size",
+        type=int,
+        default=10_000,
+        help="watch history length; older resumes get 410 Expired (default 10000)",
+    )
+    parser.add_argument(
+        "--call-webhooks",
+        action="store_true",
+        help="call ValidatingWebhookConfigurations before writes",
+    )
+    parser.add_argument(
+        "--webhook-service",
+        action="append",
+        default=[],
+        metavar="NS/NAME=HOST:PORT",
+        help="address of a webhook Service (there is no cluster DNS); repeatable",
+    )
     return parser
+
+
+def _parse_service(text: str) -> tuple[tuple[str, str], str]:
+    ref, sep, address = text.partition("=")
+    namespace, slash, name = ref.partition("/")
+    if not sep or not slash or not namespace or not name or not address:
+        raise ValueError(f"--webhook-service {text!r}: want NS/NAME=HOST:PORT")
+    return (namespace, name), address
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code (1 when a manifest fails to load)."""
-    args = build_parser().parse_args(argv)
-    srv = APIServer(host=args.host, port=args.port, tls=args.tls)
-    url = srv.start()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        services = dict(_parse_service(text) for text in args.webhook_service)
+    except ValueError as exc:
+        parser.error(str(exc))
+    srv = APIServer(
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        history_size=args.history_size,
+        call_webhooks=args.call_webhooks,
+    )
+    srv.webhook_services.update(services)
+    try:
+        url = srv.start()
+    except OSError as exc:
+        print(f"ingot apiserver: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     try:
         for path in args.manifests:

@@ -188,6 +188,9 @@ class APIServer:
             self._thread.join(timeout=5)
             self._thread = None
             self._loop = None
+            if self._tmpdir is not None:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                self._tmpdir = None
             raise
         scheme = "https" if self.tls else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -245,3 +245,16 @@ def test_kubeconfig_and_dynamic_client(tmp_path: Path, tls: bool) -> None:
             api.close()
     finally:
         srv.stop()
+
+
+def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from ingot.apiserver.__main__ import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["--port", str(port)]) == 1
+    assert "cannot listen" in capsys.readouterr().err
