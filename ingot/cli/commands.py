@@ -118,9 +118,12 @@ def emit(report: dict[str, Any], output: str, render: Callable[[dict[str, Any]],
     return PROBLEMS if report.get("problems") else OK
 
 
-def _analyse(args: Any, snap: Snapshot) -> analysis.Analysis:
+def _analyse(args: Any, snap: Snapshot, *, focus: str | None = None) -> analysis.Analysis:
     return analysis.analyse(
-        snap, lb_class=args.lb_class or None, ignore_exclude_lb=args.ignore_exclude_lb
+        snap,
+        lb_class=args.lb_class or None,
+        ignore_exclude_lb=args.ignore_exclude_lb,
+        focus=focus,
     )
 
 
@@ -151,7 +154,7 @@ def run_explain(args: Any) -> int:
     ns, _, name = target.partition("/")
     if not ns or not name or "/" in name:
         raise CommandError(f"{args.name!r}: expected NAMESPACE/NAME")
-    a = _analyse(args, load_snapshot(args))
+    a = _analyse(args, load_snapshot(args), focus=target)
     return emit(reports.explain_report(a, target), args.output, reports.render_explain)
 
 

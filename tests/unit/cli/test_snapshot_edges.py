@@ -157,3 +157,51 @@ def test_pool_exhaustion_warning(capsys, tmp_path, used, warning) -> None:
     _rc, r = run(capsys, "status", "--snapshot", str(f))
     fam = r["pools"][0]["families"][0]
     assert (fam["size"], fam["used"], fam["warning"]) == (10, used, warning)
+
+
+AGGREGATION = """
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: agg, namespace: metallb-system}
+spec: {addresses: ["203.0.113.64/28", "203.0.113.96/28"]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: agg28, namespace: metallb-system}
+spec: {ipAddressPools: [agg], aggregationLength: 28, communities: ["64500:2"], localPref: 200}
+"""
+
+
+def test_explain_focus_plans_the_same_routes_as_a_full_plan(tmp_path) -> None:
+    from ingot.cli import analysis
+
+    docs = [AGGREGATION]
+    for i, (ip, app) in enumerate(
+        [("203.0.113.64", "a"), ("203.0.113.65", "b"), ("203.0.113.96", "b"), ("203.0.113.97", "a")]
+    ):
+        docs.append(
+            f"apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: demo, labels: "
+            f"{{app: {app}}}}}\nspec: {{type: LoadBalancer, clusterIPs: [10.96.7.{i + 1}], "
+            f"selector: {{app: {app}}}, ports: [{{port: 80}}]}}\n"
+            f"status: {{loadBalancer: {{ingress: [{{ip: {ip}}}]}}}}\n---\n"
+            f"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: s{i}, "
+            f"namespace: demo, labels: {{kubernetes.io/service-name: s{i}}}}}\n"
+            f"addressType: IPv4\nendpoints: [{{addresses: [10.0.7.1], nodeName: node-a}}]\n"
+        )
+    f = tmp_path / "agg.yaml"
+    f.write_text("---\n".join(docs))
+    loaded, _ = manifests.load([str(SNAPSHOTS / "base.yaml"), str(SNAPSHOTS / "c27.yaml"), str(f)])
+    snap = Snapshot.from_objects(
+        [i.obj for i in loaded], namespace="metallb-system", now_s=parse_time(NOW) or 0.0
+    )
+    full = analysis.analyse(snap)
+    assert full.config is not None, full.compiled.errors
+    for key in full.lb_services:
+        focused = analysis.analyse(snap, focus=key)
+        want = analysis.bgp_routes_for(full, key)
+        assert analysis.bgp_routes_for(focused, key) == want, key
+    # s0 and s1 share the aggregate 203.0.113.64/28: one route, listed for both
+    for key, own in (("demo/s0", "203.0.113.64/32"), ("demo/s1", "203.0.113.65/32")):
+        routes = analysis.bgp_routes_for(full, key)
+        prefixes = {r["prefix"] for n in routes.values() for r in n["routes"]}
+        assert prefixes == {"203.0.113.64/28", own}
