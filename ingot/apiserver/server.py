@@ -770,8 +770,19 @@ class APIServer:
         while not watcher.closed or not watcher.queue.empty():
             now = loop.time()
             if now >= deadline:
-                if bookmarks:
-                    await _write_event(response, "BOOKMARK", _bookmark(rt, version, store.rv))
+                # deliver what is queued first: a bookmark must not skip undelivered events
+                pending = []
+                while not watcher.queue.empty():
+                    change = watcher.queue.get_nowait()
+                    if change is None:
+                        break
+                    line = self._event_line(change, rt, version, matches, table=watcher.table)
+                    if line is not None:
+                        pending.append(line)
+                if bookmarks:  # the revision everything above is up to (no await in between)
+                    pending.append(_event_bytes("BOOKMARK", _bookmark(rt, version, store.rv)))
+                if pending:
+                    await response.write(b"".join(pending))
                 return
             wait_s = min(deadline, next_bookmark if bookmarks else deadline) - now
             queue = watcher.queue
