@@ -331,16 +331,27 @@ class Controller:
         another Service's status (the sequential order a single writer would give); such a
         write is deferred and its Service re-queued when that write finishes.
         """
+        elsewhere = self._shown_elsewhere(key, takes)
         with self._inflight_lock:
-            if any(self._dropping.get(ip, 0) for ip in takes) or self._shown_elsewhere(key, takes):
+            if elsewhere or any(self._dropping.get(ip, 0) for ip in takes):
                 self._deferred.add(key)
                 self.queue.add_after(key, DEFER_RETRY_S)  # safety net besides the fast path
                 return
+            self._deferred.discard(key)
             self._inflight.add(key)
             for ip in drops:
                 self._dropping[ip] = self._dropping.get(ip, 0) + 1
         assert self._write_pool is not None
-        self._write_pool.submit(self._run_write, key, write, drops)
+        try:
+            self._write_pool.submit(self._run_write, key, write, drops)
+        except RuntimeError:  # shutting down: undo the bookkeeping, the key is retried later
+            with self._inflight_lock:
+                self._inflight.discard(key)
+                for ip in drops:
+                    self._dropping[ip] -= 1
+                    if not self._dropping[ip]:
+                        del self._dropping[ip]
+            raise
 
     def _shown_elsewhere(self, key: str, ips: frozenset[str]) -> bool:
         """True if another Service of ours still shows one of ``ips`` without holding it.
@@ -396,6 +407,7 @@ class Controller:
             if key in self._inflight:  # its last write is still on the wire: look again after
                 self._retry_after_write.add(key)
                 return True
+            self._deferred.discard(key)  # reconsidered now; deferred again if still blocked
         self._busy = True
         try:
             dispatch(
