@@ -310,3 +310,27 @@ def test_fixture_loads_the_chart_crds(apiserver: APIServer, kube_client: client.
             "metallb.io", "v1beta1", "default", "ipaddresspools", pool
         )
         assert got["spec"]["addresses"] == ["198.51.100.0/28"]
+
+
+def test_custom_resource_selectors(kube_client: client.ApiClient) -> None:
+    crd = _crd()
+    crd["spec"]["versions"][0]["selectableFields"] = [{"jsonPath": ".spec.mode"}]
+    client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(crd)
+    co = client.CustomObjectsApi(kube_client)
+    for name, mode, tier in (("a", "L2", "x"), ("b", "BGP", "y")):
+        body = _pool(name, mode=mode)
+        body["metadata"]["labels"] = {"tier": tier}
+        co.create_namespaced_custom_object(GROUP, "v1", "default", "pools", body)
+    by_field = co.list_namespaced_custom_object(
+        GROUP, "v1", "default", "pools", field_selector="spec.mode=BGP"
+    )
+    assert [i["metadata"]["name"] for i in by_field["items"]] == ["b"]
+    by_label = co.list_namespaced_custom_object(
+        GROUP, "v1", "default", "pools", label_selector="tier notin (y)"
+    )
+    assert [i["metadata"]["name"] for i in by_label["items"]] == ["a"]
+    with pytest.raises(ApiException) as err:
+        co.list_namespaced_custom_object(
+            GROUP, "v1", "default", "pools", field_selector="spec.auto=true"
+        )
+    assert err.value.status == 400
