@@ -222,9 +222,10 @@ def analyse(
         snap: the snapshot.
         lb_class: the controller's ``--lb-class`` (``None``: Services without a class).
         ignore_exclude_lb: the speakers' ``--ignore-exclude-lb``.
-        focus: a Service key: BGP is planned only for the Services whose routes can interact
-            with its routes (:func:`bgp_neighbours`), which gives the same routes for it and is
-            much cheaper on big clusters (``explain``).
+        focus: a Service key (``explain``): only its allocation decision is previewed, and
+            BGP is planned only for the Services whose routes can interact with its routes
+            (:func:`bgp_neighbours`), which gives the same answers for it and is much cheaper
+            on big clusters.
     """
     compiled = compile_config(snap.resources, namespace=snap.namespace)
     a = Analysis(
@@ -248,9 +249,9 @@ def analyse(
     a.allocator.set_pools(tuple(cfg.pools.values()))
     a.restore_conflicts = restore(a.allocator, a.lb_services, a.requests)
     for key, req in a.requests.items():
-        if isinstance(req, ServiceRequest):
+        if isinstance(req, ServiceRequest) and (focus is None or key == focus):
             a.decisions[key] = a.allocator.preview(req)
-    a.placements = l2_placements(a, cfg)
+    a.placements = l2_placements(a, cfg, focus=focus)
     a.bgp = bgp_plans(a, cfg, only=bgp_neighbours(a, cfg, focus) if focus else None)
     return a
 
@@ -304,8 +305,14 @@ def restore(
     return {str(c.key): c.reason.message for c in alloc.restore(claims)}
 
 
-def l2_placements(a: Analysis, cfg: Config) -> dict[str, place.Placement]:
-    """:func:`ingot.api.l2.place_all` with the speaker's inputs (``L2Component._recompute``)."""
+def l2_placements(
+    a: Analysis, cfg: Config, *, focus: str | None = None
+) -> dict[str, place.Placement]:
+    """:func:`ingot.api.l2.place_all` with the speaker's inputs (``L2Component._recompute``).
+
+    With ``focus`` (a Service key) only its IPs are placed (each IP is placed on its own, from
+    the Services using it, so the result for those IPs is the same).
+    """
     ads = [
         place.L2Ad(
             name=ad.name,
@@ -328,6 +335,9 @@ def l2_placements(a: Analysis, cfg: Config) -> dict[str, place.Placement]:
         pool_of=pool_of,
         load_balancer_class=a.lb_class,
     )
+    if focus is not None and focus in a.lb_services:
+        mine = set(place.ingress_ips(a.lb_services[focus]))
+        by_ip = {ip: views for ip, views in by_ip.items() if ip in mine}
     members = {node: place.Member(place.MemberState(sp.state)) for node, sp in a.speakers.items()}
     nodes = {name: place.node_view(raw) for name, raw in a.nodes().items()}
     return place.place_all(
