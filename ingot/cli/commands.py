@@ -147,7 +147,16 @@ def run_status(args: Any) -> int:
 
 @_guard
 def run_explain(args: Any) -> int:
-    """``ingot explain service NS/NAME``."""
+    """``ingot explain service NS/NAME`` / ``ingot explain ip ADDRESS``."""
+    if args.what == "ip":
+        import ipaddress
+
+        try:
+            ip = str(ipaddress.ip_address(args.address))
+        except ValueError as exc:
+            raise CommandError(f"{args.address!r} is not an IP address") from exc
+        a = _analyse(args, load_snapshot(args))
+        return emit(reports.explain_ip_report(a, ip), args.output, reports.render_explain_ip)
     target = args.name
     if "/" not in target:
         target = f"default/{target}"

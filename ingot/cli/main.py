@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain_svc = explain_sub.add_parser("service", help="explain one Service")
     explain_svc.add_argument("name", metavar="NAMESPACE/NAME")
     commands.add_cluster_args(explain_svc)
+    explain_ip = explain_sub.add_parser("ip", help="who holds an IP, and explain each holder")
+    explain_ip.add_argument("address", metavar="ADDRESS")
+    commands.add_cluster_args(explain_ip)
 
     plan = sub.add_parser(
         "plan", help="what-if: changes proposed manifests would cause (writes nothing)"

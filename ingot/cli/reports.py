@@ -780,3 +780,42 @@ def render_plan(r: Mapping[str, Any]) -> str:
         out.append("Problems:")
         out += [f"  - {p}" for p in r["problems"]]
     return "\n".join(out)
+
+
+def explain_ip_report(a: an.Analysis, ip: str) -> dict[str, Any]:
+    """Who holds ``ip`` and, for each holder, :func:`explain_report` (``explain ip``).
+
+    When no Service holds it, says which pool contains it (or none): nothing can answer for an
+    IP no Service holds.
+    """
+    addr = ipaddress.ip_address(ip)
+    holders = [k for k, raw in a.lb_services.items() if addr in svc_api.status_ips(raw)]
+    cfg = a.config
+    pool = cfg.pool_of(addr) if cfg is not None else None
+    out: dict[str, Any] = {
+        "ip": str(addr),
+        "pool": pool.name if pool is not None else None,
+        "services": [explain_report(a, k) for k in holders],
+        "problems": [],
+    }
+    if not holders:
+        where = (
+            f"it is a free address of pool {pool.name}"
+            if pool is not None
+            else "it is in no IPAddressPool"
+        )
+        out["problems"].append(f"no LoadBalancer Service holds {addr}: {where}; nothing answers")
+    for r in out["services"]:
+        out["problems"] += [f"{r['service']}: {p}" for p in r["problems"]]
+    return out
+
+
+def render_explain_ip(r: Mapping[str, Any]) -> str:
+    """Human text of :func:`explain_ip_report`."""
+    head = f"IP {r['ip']}" + (f" (pool {r['pool']})" if r["pool"] else " (no pool)")
+    if not r["services"]:
+        return "\n".join([head, *(f"  {p}" for p in r["problems"])])
+    held = ", ".join(x["service"] for x in r["services"])
+    parts = [f"{head}: held by {held}"]
+    parts += [render_explain(x) for x in r["services"]]
+    return "\n\n".join(parts)

@@ -361,3 +361,27 @@ def test_assignment_outside_the_pool_is_reported(capsys, tmp_path) -> None:
     assert "198.51.100.15 is not allowed in config" in r["allocation"]["restore_refused"]
     assert r["allocation"]["decision"]["ips"] == ["198.51.100.10"]
     assert any("would change the IPs" in p for p in r["problems"])
+
+
+@pytest.mark.parametrize(
+    ("ip", "rc", "holders", "words"),
+    [
+        pytest.param(
+            "198.51.100.230", 0, ["demo/web", "demo/web-udp"], "", id="shared-ip-two-holders"
+        ),
+        pytest.param("198.51.100.232", 1, [], "free address of pool main", id="free-ip"),
+        pytest.param("203.0.113.200", 1, [], "in no IPAddressPool", id="ip-outside-pools"),
+    ],
+)
+def test_explain_ip(capsys, ip, rc, holders, words) -> None:
+    args = ["explain", "ip", ip, "--snapshot", str(SNAPSHOTS / "base.yaml")]
+    args += ["--snapshot", str(SNAPSHOTS / "sharing.yaml"), "--now", NOW, "-o", "json"]
+    assert main(args) == rc
+    r = json.loads(capsys.readouterr().out)
+    assert [s["service"] for s in r["services"]] == holders
+    assert all(words in p for p in r["problems"])
+
+
+def test_explain_ip_usage_error(capsys) -> None:
+    assert main(["explain", "ip", "1.2.3", "--snapshot", str(SNAPSHOTS / "c14.yaml")]) == 2
+    assert "not an IP address" in capsys.readouterr().err
