@@ -256,10 +256,17 @@ async def _webhook_loop(
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(level=args.log_level, component="controller")
+    from kubernetes.config import ConfigException
+
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:
         return 0
+    except (ConfigException, OSError) as exc:
+        # No in-cluster config and no usable kubeconfig, or a port already in use.
+        log.error("cannot start: %s", exc)
+        print(f"ingot-controller: cannot start: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -224,3 +224,13 @@ def test_leader_election_one_active_replica(setup, tmp_path) -> None:
         a.stop()
         if b is not None:
             b.stop()
+
+
+def test_no_cluster_config_is_a_clear_error(tmp_path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "controller", "--kubeconfig", str(tmp_path / "missing"),
+         "--metrics-port", "0", "--webhook-port", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "ingot-controller: cannot start:" in r.stderr
