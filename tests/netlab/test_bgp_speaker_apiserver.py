@@ -229,7 +229,14 @@ async def test_speakers_from_apiserver_to_bird(run_dir: Path) -> None:
                     timeout_s=10,
                     what="three ServiceBGPStatus",
                 )
-                sessions = bird_sessions(rns, ctl)
+                # BIRD's "since" moves once more just after Established: wait until it settles
+                previous: dict[str, str] = {}
+                for _ in range(60):
+                    sessions = await asyncio.to_thread(bird_sessions, rns, ctl)
+                    if len(sessions) == 3 and sessions == previous:
+                        break
+                    previous = sessions
+                    await asyncio.sleep(0.5)
                 assert len(sessions) == 3
 
                 await asyncio.to_thread(add_service, admin, "api", "203.0.113.21")
