@@ -38,8 +38,16 @@ EXTRA_KINDS = {
 
 
 def redact_secret(raw: RawObject) -> dict[str, Any]:
-    """A copy of a Secret with every value replaced (keys kept, see the module docstring)."""
+    """A copy of a Secret with every value replaced (keys kept, see the module docstring).
+
+    Annotations are dropped too: ``kubectl apply`` keeps the whole Secret, values included,
+    in ``kubectl.kubernetes.io/last-applied-configuration``.
+    """
     out = dict(raw)
+    md = dict(out.get("metadata") or {})
+    md.pop("annotations", None)
+    md.pop("managedFields", None)
+    out["metadata"] = md
     if isinstance(out.get("data"), Mapping):
         out["data"] = {k: _REDACTED_B64 for k in out["data"]}
     if isinstance(out.get("stringData"), Mapping):

@@ -336,11 +336,17 @@ def test_snapshot_redacts_secrets(capsys, tmp_path) -> None:
     secret.write_text(
         "apiVersion: v1\nkind: Secret\nmetadata: {name: bgp-pass, namespace: metallb-system}\n"
         "data: {password: c2VjcmV0LXZhbHVl}\nstringData: {other: plain-secret}\n"
+        "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: applied\n"
+        "  namespace: metallb-system\n  annotations:\n"
+        '    kubectl.kubernetes.io/last-applied-configuration: \'{"data": '
+        '{"password": "YXBwbGllZC1zZWNyZXQ="}}\'\n'
+        "data: {password: YXBwbGllZC1zZWNyZXQ=}\n"
     )
     assert main(["snapshot", "--snapshot", str(secret), "--now", NOW]) == 0
     out = capsys.readouterr().out
     assert "c2VjcmV0LXZhbHVl" not in out
     assert "plain-secret" not in out
+    assert "YXBwbGllZC1zZWNyZXQ" not in out
     assert "password" in out
 
 
