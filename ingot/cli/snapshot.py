@@ -6,9 +6,9 @@ objects, as ``kubectl get -o yaml`` prints them) and run against any cluster. Re
 live API is :mod:`ingot.cli.cluster`'s job.
 
 Secrets are redacted on the way in (every ``data`` value becomes the base64 of
-``"<redacted>"``, every ``stringData`` value ``"<redacted>"``): the compiler still sees which
-keys exist, so a missing password key is still reported, but no password is ever held or
-printed by the CLI.
+``"<redacted>"``, every ``stringData`` value ``"<redacted>"``, annotations dropped), and so is
+an inline ``BGPPeer.spec.password``: the compiler still sees which keys and fields exist, so a
+missing password key is still reported, but no password is ever held or printed by the CLI.
 """
 
 from __future__ import annotations
@@ -52,6 +52,19 @@ def redact_secret(raw: RawObject) -> dict[str, Any]:
         out["data"] = {k: _REDACTED_B64 for k in out["data"]}
     if isinstance(out.get("stringData"), Mapping):
         out["stringData"] = {k: REDACTED for k in out["stringData"]}
+    return out
+
+
+def redact_peer(raw: RawObject) -> dict[str, Any]:
+    """A copy of a BGPPeer with an inline ``spec.password`` replaced and annotations dropped."""
+    out = dict(raw)
+    md = dict(out.get("metadata") or {})
+    md.pop("annotations", None)
+    md.pop("managedFields", None)
+    out["metadata"] = md
+    spec = out.get("spec")
+    if isinstance(spec, Mapping) and spec.get("password"):
+        out["spec"] = {**spec, "password": REDACTED}
     return out
 
 
@@ -130,6 +143,8 @@ class Snapshot:
                 extra[EXTRA_KINDS[kind]].append(obj)
             elif kind == "Secret":
                 config.append(redact_secret(obj))
+            elif kind == "BGPPeer":
+                config.append(redact_peer(obj))
             elif kind in KIND_FIELDS:
                 config.append(obj)
         return cls(

@@ -341,12 +341,16 @@ def test_snapshot_redacts_secrets(capsys, tmp_path) -> None:
         '    kubectl.kubernetes.io/last-applied-configuration: \'{"data": '
         '{"password": "YXBwbGllZC1zZWNyZXQ="}}\'\n'
         "data: {password: YXBwbGllZC1zZWNyZXQ=}\n"
+        "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\n"
+        "metadata: {name: r, namespace: metallb-system}\n"
+        "spec: {myASN: 64512, peerASN: 64500, peerAddress: 198.51.100.1, password: inline-pw}\n"
     )
     assert main(["snapshot", "--snapshot", str(secret), "--now", NOW]) == 0
     out = capsys.readouterr().out
     assert "c2VjcmV0LXZhbHVl" not in out
     assert "plain-secret" not in out
     assert "YXBwbGllZC1zZWNyZXQ" not in out
+    assert "inline-pw" not in out
     assert "password" in out
 
 
