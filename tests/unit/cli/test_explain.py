@@ -395,3 +395,27 @@ def test_explain_ip(capsys, ip, rc, holders, words) -> None:
 def test_explain_ip_usage_error(capsys) -> None:
     assert main(["explain", "ip", "1.2.3", "--snapshot", str(SNAPSHOTS / "c14.yaml")]) == 2
     assert "not an IP address" in capsys.readouterr().err
+
+
+def test_ignore_exclude_lb_flag_matches_the_speakers_option(capsys) -> None:
+    """C15 step 4: with --ignore-exclude-lb the excluded node hosting the pod announces."""
+    rc, out = explain(capsys, "c15", "demo/ing-local", "--ignore-exclude-lb", "-o", "json")
+    r = json.loads(out)
+    assert rc == 0, r["problems"]
+    assert r["announcement"]["l2"][0]["owner"] == "node-a"
+
+
+def test_lb_class_flag(capsys, tmp_path) -> None:
+    f = tmp_path / "svc.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\n"
+        "spec: {type: LoadBalancer, loadBalancerClass: ingot, clusterIPs: [10.96.9.3],"
+        " ports: [{port: 80}]}\n"
+    )
+    base = ["explain", "service", "demo/web", "--snapshot", str(f), "--now", NOW, "-o", "json"]
+    assert main(base) == 1
+    assert any(
+        "loadBalancerClass ingot" in p for p in json.loads(capsys.readouterr().out)["problems"]
+    )
+    main([*base, "--lb-class", "ingot"])
+    assert json.loads(capsys.readouterr().out)["request"] is not None
