@@ -178,6 +178,7 @@ class APIServer:
             started.set_result(port)
             loop.run_forever()
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="ingot-apiserver", daemon=True)

@@ -426,13 +426,15 @@ def test_errors_are_status_objects(
 
 
 def test_start_stop_leaves_no_thread() -> None:
-    before = {t.name for t in threading.enumerate()}
+    before = {t.ident for t in threading.enumerate()}
     srv = APIServer()
     url = srv.start()
     assert url.startswith("http://127.0.0.1:")
+    with srv.api_client() as api:
+        assert client.CoreV1Api(api).read_namespace("default").metadata.name == "default"
     srv.stop()
     srv.stop()  # idempotent
-    assert "ingot-apiserver" not in {t.name for t in threading.enumerate()} - before
+    assert [t.name for t in threading.enumerate() if t.ident not in before] == []
 
 
 def test_delete_collection_by_label(kube_client: client.ApiClient) -> None:
