@@ -1,4 +1,7 @@
-"""``ingot-speaker`` / ``python -m speaker``: one per node; announces IPs by L2 (ARP/NDP).
+"""``ingot-speaker`` / ``python -m speaker``: one per node; announces IPs by L2 and BGP.
+
+L2 mode answers ARP/NDP for the IPs this node owns; BGP mode runs one ExaBGP process per
+BGPPeer that selects this node (with BFD beside it when the peer references a BFDProfile).
 
 Every timing of the L2 election is a flag (defaults and reasons in ``speaker.l2.fencing.Timings``
 and ``docs/l2.md``). ``--static-announce IP`` runs without a cluster and announces the given IPs
@@ -31,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ingot-speaker", description="ingot speaker (L2 mode)")
     p.add_argument("--node-name", required=True, help="this node's name (Node object)")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: in-cluster)")
-    p.add_argument("--namespace", default="ingot-system", help="ingot's namespace")
+    p.add_argument(
+        "--namespace",
+        default="metallb-system",
+        help="ingot's namespace, where its metallb.io objects live (as the controller)",
+    )
     p.add_argument("--request-timeout", type=float, default=3.0, help="API request timeout, s")
     p.add_argument(
         "--static-announce",
@@ -54,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=7472, help="Prometheus port (0: off)")
     p.add_argument("--metrics-host", default="0.0.0.0", help="Prometheus bind address")
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--bgp-runtime-dir",
+        default=None,
+        help="where ExaBGP configs and sockets live (default /run/ingot-speaker/<node>/bgp)",
+    )
+    p.add_argument("--no-bgp", action="store_true", help="run no BGP (L2 mode only)")
     for name, default, help_ in (
         ("heartbeat-interval", t.heartbeat_interval_s, "data-plane heartbeat period"),
         ("suspect-after", t.suspect_after_s, "silence before a peer is fenced"),
@@ -147,8 +160,35 @@ def build(args: argparse.Namespace) -> Any:
         source=source,
         metrics=L2Metrics(registry),
     )
-    app = SpeakerApp(components=[l2], source=source, namespace=args.namespace)
+    components: list[Any] = [l2]
+    if source is not None and not args.no_bgp:
+        components.append(_bgp_component(args, source=source, registry=registry))
+    app = SpeakerApp(components=components, source=source, namespace=args.namespace)
     return app, registry
+
+
+def _bgp_component(args: argparse.Namespace, *, source: Any, registry: Any) -> Any:
+    """The BGP component: ExaBGP per peer, BFD beside it, ServiceBGPStatus writer."""
+    from speaker.bgp.bfd import BfdService
+    from speaker.bgp.component import BgpComponent
+    from speaker.bgp.exabgp import ExabgpDriver
+    from speaker.bgp.metrics import BfdMetrics, BgpMetrics
+    from speaker.bgp.status import BgpStatusWriter
+
+    runtime_dir = Path(args.bgp_runtime_dir or f"/run/ingot-speaker/{args.node_name}/bgp")
+    driver = ExabgpDriver(
+        runtime_dir=runtime_dir, metrics=BgpMetrics(registry), node_name=args.node_name
+    )
+    bfd = BfdService(
+        metrics=BfdMetrics(registry),
+        on_down=lambda peer: driver.reset_peer(peer, "BFD session down"),
+    )
+    status = (
+        None
+        if args.no_status
+        else BgpStatusWriter(source=source, node=args.node_name, namespace=args.namespace)
+    )
+    return BgpComponent(node=args.node_name, driver=driver, bfd=bfd, status=status)
 
 
 async def _serve(app: Any) -> None:
