@@ -243,6 +243,7 @@ def openapi_v3_group_version(group: str, version: str, types: list[ResourceType]
         {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
         {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
     ]
+    schemas: RawObject = {}
     for rt in sorted(types, key=lambda r: r.plural):
         if rt.group != group or version not in rt.versions:
             continue
@@ -267,9 +268,17 @@ def openapi_v3_group_version(group: str, version: str, types: list[ResourceType]
             "delete": op("delete"),
         }
         paths[collection] = {"get": op("list"), "post": op("post")}
+        crd_schema = rt.schemas.get(version) if rt.custom else None
+        if crd_schema:
+            # the CRD's own schema, so that ``kubectl explain <kind>`` works for custom kinds
+            reverse = ".".join(reversed(group.split(".")))
+            schemas[f"{reverse}.{version}.{rt.kind}"] = {
+                **crd_schema,
+                "x-kubernetes-group-version-kind": [gvk],
+            }
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (ingot development server)", "version": "v1.32.0"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }

@@ -114,6 +114,7 @@ def test_kubectl_with_a_crd(kubeconfig: Path, tmp_path: Path) -> None:
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n"
     )
     _kubectl(kubeconfig, "apply", "-f", str(widget))
+    assert "size\t<integer>" in _kubectl(kubeconfig, "explain", "widget.spec").stdout
     table = _kubectl(kubeconfig, "get", "wd").stdout
     assert "SIZE" in table
     assert "w1" in table
