@@ -10,7 +10,9 @@ pkg/registry/generic/registry/store.go) that controllers depend on:
   (except Nodes); CRD objects are pruned, defaulted and validated against their schema (422).
 - update (PUT) and patch: 409 Conflict when the body carries a stale ``resourceVersion``;
   custom resources need one on PUT (422), built-ins allow unconditional PUT; the main endpoint
-  keeps ``.status``, ``/status`` changes only ``.status``; ``generation`` bumps on spec changes;
+  keeps ``.status``; ``/status`` keeps ``spec`` (for custom resources and CRDs: everything but
+  ``.status``; for Services, Nodes and Pods metadata changes are kept too, see
+  ``STATUS_KEEPS_METADATA``); system metadata never changes; ``generation`` bumps on spec changes;
   a write that changes nothing keeps the resourceVersion and emits no watch event.
 - delete: honours ``preconditions``; with finalizers sets ``deletionTimestamp`` (MODIFIED)
   and the object goes away (DELETED) when the last finalizer is removed; no finalizer may be
@@ -43,6 +45,20 @@ RawObject = dict[str, Any]
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+STATUS_KEEPS_METADATA: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "services"): (),
+    ("", "nodes"): (),
+    ("", "pods"): ("ownerReferences",),
+}
+"""Built-in kinds whose ``/status`` writes also persist metadata changes (labels, annotations,
+finalizers...), with the extra metadata fields their status strategy resets from storage.
+
+Kubernetes' status strategies for these kinds (``pkg/registry/core/{service,node,pod}/
+strategy.go``, ``PrepareForUpdate``) reset only ``spec`` (Pods also ``ownerReferences``), so
+metadata sent to ``/status`` is kept; MetalLB writes its pool annotation that way. Custom
+resources (apiextensions ``customresource/status_strategy.go``: the stored object with only
+``.status`` replaced) and CRDs (``ResetObjectMetaForStatus``) keep everything but ``.status``.
+"""
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -427,6 +443,10 @@ class Backend:
                 new["status"] = candidate["status"]
             else:
                 new.pop("status", None)
+            if rt.key in STATUS_KEEPS_METADATA:
+                new["metadata"] = _updated_meta(
+                    candidate["metadata"], old_meta, also_keep=STATUS_KEEPS_METADATA[rt.key]
+                )
         else:
             new = candidate
             if rt.has_status:
@@ -434,22 +454,7 @@ class Backend:
                     new["status"] = clone(old["status"])
                 else:
                     new.pop("status", None)
-            meta = new["metadata"]
-            for keep in (
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-                "namespace",
-                "name",
-            ):
-                if keep in old_meta:
-                    meta[keep] = old_meta[keep]
-                else:
-                    meta.pop(keep, None)
-            meta.pop("managedFields", None)
-            meta.pop("selfLink", None)
+            new["metadata"] = _updated_meta(new["metadata"], old_meta)
         new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         self._admit(rt, version, new, old)
         if rt.key == CRD_KEY:
@@ -813,6 +818,33 @@ def _check_body(rt: ResourceType, version: str, body: Any) -> RawObject:
     obj["apiVersion"] = rt.api_version(version)
     obj["kind"] = rt.kind
     return obj
+
+
+_SYSTEM_META = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "namespace",
+    "name",
+)
+"""ObjectMeta fields no update can change (generic registry ``rest.BeforeUpdate``)."""
+
+
+def _updated_meta(
+    meta: RawObject, old_meta: RawObject, *, also_keep: tuple[str, ...] = ()
+) -> RawObject:
+    """``meta`` from a write with the system fields (and ``also_keep``) taken from storage."""
+    out = dict(meta)
+    for keep in _SYSTEM_META + also_keep:
+        if keep in old_meta:
+            out[keep] = clone(old_meta[keep])
+        else:
+            out.pop(keep, None)
+    out.pop("managedFields", None)
+    out.pop("selfLink", None)
+    return out
 
 
 def _spec_of(obj: RawObject) -> RawObject:

@@ -158,10 +158,17 @@ def test_status_subresource_for_custom_resources(co: client.CustomObjectsApi) ->
         "default",
         "pools",
         "p",
-        {"status": {"phase": "Ready"}, "spec": {"mode": "BGP"}},
+        {
+            "status": {"phase": "Ready"},
+            "spec": {"mode": "BGP"},
+            "metadata": {"labels": {"x": "y"}, "annotations": {"a": "b"}},
+        },
     )
     assert st["status"] == {"phase": "Ready"}
     assert st["spec"]["mode"] == "L2"
+    # the custom resource status strategy keeps everything but .status, metadata included
+    assert "labels" not in st["metadata"]
+    assert "annotations" not in st["metadata"]
     main = co.patch_namespaced_custom_object(
         GROUP, "v1", "default", "pools", "p", {"spec": {"mode": "BGP"}, "status": {"phase": "Gone"}}
     )

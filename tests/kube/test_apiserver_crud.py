@@ -152,7 +152,7 @@ def test_status_subresource_separates_spec_and_status(kube_client: client.ApiCli
     )
     assert st.status.load_balancer.ingress[0].ip == "198.51.100.7"
     assert st.spec.type == "LoadBalancer"
-    assert "x" not in st.metadata.labels
+    assert st.metadata.labels["x"] == "y"  # the Service status strategy resets only spec
     assert st.metadata.generation == 1
     main = v1.patch_namespaced_service(
         "web",
@@ -168,6 +168,136 @@ def test_status_subresource_separates_spec_and_status(kube_client: client.ApiCli
     with pytest.raises(ApiException) as err:
         v1.replace_namespaced_service_status("web", "default", st)
     assert err.value.status == 409
+
+
+def test_service_status_put_keeps_metadata_changes_but_not_system_fields(
+    kube_client: client.ApiClient,
+) -> None:
+    """One PUT to services/status carries status and annotation (as MetalLB's UpdateStatus)."""
+    v1 = client.CoreV1Api(kube_client)
+    created = v1.create_namespaced_service("default", _svc())
+    events = []
+    w = watch.Watch()
+    body = kube_client.sanitize_for_serialization(created)
+    body["metadata"]["annotations"] = {"metallb.io/ip-allocated-from-pool": "pool-a"}
+    body["metadata"]["labels"]["team"] = "blue"
+    body["metadata"]["finalizers"] = ["example.com/keep"]
+    body["metadata"]["creationTimestamp"] = "2001-01-01T00:00:00Z"
+    body["metadata"]["generation"] = 7
+    body["metadata"]["deletionTimestamp"] = "2001-01-01T00:00:00Z"
+    body["spec"]["type"] = "NodePort"
+    body["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}
+    got = v1.replace_namespaced_service_status("web", "default", body)
+    for ev in w.stream(
+        v1.list_namespaced_service,
+        "default",
+        resource_version=created.metadata.resource_version,
+        timeout_seconds=1,
+    ):
+        events.append((ev["type"], ev["object"].metadata.resource_version))
+        w.stop()
+    assert got.metadata.annotations == {"metallb.io/ip-allocated-from-pool": "pool-a"}
+    assert got.metadata.labels == {"app": "web", "team": "blue"}
+    assert got.metadata.finalizers == ["example.com/keep"]
+    assert got.status.load_balancer.ingress[0].ip == "198.51.100.7"
+    assert got.spec.type == "LoadBalancer"
+    assert got.metadata.uid == created.metadata.uid
+    assert got.metadata.creation_timestamp == created.metadata.creation_timestamp
+    assert got.metadata.generation == 1
+    assert got.metadata.deletion_timestamp is None
+    assert events == [("MODIFIED", got.metadata.resource_version)]  # one write, one event
+    assert v1.read_namespaced_service("web", "default").metadata.annotations == {
+        "metallb.io/ip-allocated-from-pool": "pool-a"
+    }
+
+
+def test_service_status_put_rejects_a_foreign_uid(kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    created = v1.create_namespaced_service("default", _svc())
+    body = kube_client.sanitize_for_serialization(created)
+    body["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
+    body["metadata"]["annotations"] = {"a": "b"}
+    with pytest.raises(ApiException) as err:
+        v1.replace_namespaced_service_status("web", "default", body)
+    assert err.value.status == 409
+    assert v1.read_namespaced_service("web", "default").metadata.annotations is None
+
+
+@pytest.mark.parametrize(
+    ("patch", "annotations"),
+    [
+        pytest.param(
+            {"metadata": {"annotations": {"metallb.io/ip-allocated-from-pool": "p"}}},
+            {"old": "x", "metallb.io/ip-allocated-from-pool": "p"},
+            id="add",
+        ),
+        pytest.param(
+            {"metadata": {"annotations": {"old": None}}},
+            {},
+            id="remove",
+        ),
+    ],
+)
+def test_service_status_merge_patch_keeps_annotations(
+    kube_client: client.ApiClient, patch: dict[str, Any], annotations: dict[str, str]
+) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    created = v1.create_namespaced_service(
+        "default", {**_svc(), "metadata": {"name": "web", "annotations": {"old": "x"}}}
+    )
+    body = {
+        **patch,
+        "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.9"}]}},
+    }
+    body["metadata"] = {**body["metadata"], "resourceVersion": created.metadata.resource_version}
+    got = v1.patch_namespaced_service_status(
+        "web", "default", body, _content_type="application/merge-patch+json"
+    )
+    assert (got.metadata.annotations or {}) == annotations
+    assert got.status.load_balancer.ingress[0].ip == "198.51.100.9"
+
+
+def test_node_status_patch_keeps_labels_and_spec(kube_client: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    v1.create_node({"metadata": {"name": "n1"}, "spec": {"unschedulable": False}})
+    got = v1.patch_node_status(
+        "n1",
+        {
+            "metadata": {"labels": {"zone": "a"}},
+            "spec": {"unschedulable": True},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        },
+        _content_type="application/merge-patch+json",
+    )
+    assert got.metadata.labels == {"zone": "a"}
+    assert not got.spec.unschedulable
+    assert got.status.conditions[0].status == "True"
+
+
+def test_pod_status_patch_keeps_labels_but_not_owner_references(
+    kube_client: client.ApiClient,
+) -> None:
+    v1 = client.CoreV1Api(kube_client)
+    v1.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "p"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]},
+        },
+    )
+    owner = {"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": "u-1"}
+    got = v1.patch_namespaced_pod_status(
+        "p",
+        "default",
+        {
+            "metadata": {"labels": {"ready": "yes"}, "ownerReferences": [owner]},
+            "status": {"phase": "Running"},
+        },
+        _content_type="application/merge-patch+json",
+    )
+    assert got.metadata.labels == {"ready": "yes"}
+    assert got.metadata.owner_references is None  # podStatusStrategy resets them
+    assert got.status.phase == "Running"
 
 
 def test_invalid_ingress_ip_is_422_with_field_path(kube_client: client.ApiClient) -> None:
