@@ -509,18 +509,24 @@ async def _writes(n_services: int, window_s: float) -> dict[str, Any]:
             await asyncio.sleep(0.5)
         settle_s = time.monotonic() - t0
         # let status writes drain: wait until the audit log stops growing fast
+        write_verbs = {"create", "update", "patch", "delete"}
+
+        def writes_now() -> int:
+            return sum(1 for a in srv.audit[:] if a.verb in write_verbs)
+
         last = -1
-        for _ in range(600):
+        for _ in range(120):
             await asyncio.sleep(1.0)
-            cur = len(srv.audit)
+            cur = writes_now()
+            print(f"settling: {cur} writes so far", file=sys.stderr, flush=True)
             if cur - last < 5:
                 break
             last = cur
-        write_verbs = {"create", "update", "patch", "delete"}
-        start_n = sum(1 for a in srv.audit if a.verb in write_verbs)
+        start_n = writes_now()
         start_t = time.monotonic()
         await asyncio.sleep(window_s)
         window = [a for a in srv.audit[:] if a.verb in write_verbs][start_n:]
+        print(f"window: {len(window)} writes", file=sys.stderr, flush=True)
         elapsed = time.monotonic() - start_t
         by_res: dict[str, int] = {}
         for a in window:
@@ -550,8 +556,8 @@ async def _writes(n_services: int, window_s: float) -> dict[str, Any]:
         srv.stop()
 
 
-def writes_phase(window_s: float) -> dict[str, Any]:
-    return {str(n): asyncio.run(_writes(n, window_s)) for n in (10, 1000)}
+def writes_phase(window_s: float, sizes: tuple[int, ...] = (10, 1000)) -> dict[str, Any]:
+    return {str(n): asyncio.run(_writes(n, window_s)) for n in sizes}
 
 
 def main() -> int:
@@ -559,6 +565,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--phase", choices=("failover", "writes", "all"), default="all")
     p.add_argument("--cases", nargs="*", default=[], help="e.g. kill_ipv4 linkdown_ipv6")
+    p.add_argument("--sizes", type=int, nargs="*", default=[10, 1000])
     p.add_argument("--window", type=float, default=20.0, help="steady-state window, s")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "l2_failover.json"))
     args = p.parse_args()
@@ -585,7 +592,7 @@ def main() -> int:
             return 2
         result["failover"] = failover_phase(args.runs, frozenset(args.cases))
     if args.phase in ("writes", "all"):
-        result["steady_state_api_writes"] = writes_phase(args.window)
+        result["steady_state_api_writes"] = writes_phase(args.window, tuple(args.sizes))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(json.dumps(result, indent=1, sort_keys=True))
