@@ -514,7 +514,14 @@ class Reconciler:
         desired: RawObject,
         outcome: st.Outcome,
     ) -> bool:
-        """The status write (+ the annotation fallback). False if the Service is gone.
+        """The one status write (ingress, condition and pool annotation). False if gone.
+
+        The body is PUT to ``services/<name>/status`` with the resourceVersion it was computed
+        from. Kubernetes keeps metadata changes made through a Service's ``/status`` (its
+        status strategy resets only ``spec``; MetalLB relies on it: one ``UpdateStatus``), and
+        so does ``ingot.apiserver``: one write per change. Only if a server dropped the
+        annotation anyway is it written by a second request (a merge patch with the
+        resourceVersion), logged as a warning and counted as ``service_metadata``.
 
         Raises:
             ingot.errors.KubeError: other API failures (the caller retries the Service).
@@ -529,8 +536,11 @@ class Reconciler:
             self._metrics.api_writes.labels("service_status").inc()
             want = st.current_pool(desired)
             if st.current_pool(result) != want:
-                # Real Services keep metadata changes made through /status (MetalLB relies
-                # on it: one UpdateStatus); an API server that drops them gets a 2nd write.
+                log.warning(
+                    "the API server dropped the pool annotation sent with the status write; "
+                    "writing it separately",
+                    extra={"service": key},
+                )
                 rvs.add(src.resource_version_of(result))
                 patch = {
                     "metadata": {

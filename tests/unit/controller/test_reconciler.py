@@ -35,6 +35,35 @@ def test_no_valid_config_leaves_services_untouched() -> None:
     assert h.service_writes() == 0
 
 
+def _writes_for(h: Harness, action) -> int:
+    before = h.service_writes()
+    action()
+    return h.service_writes() - before
+
+
+def test_exactly_one_write_per_real_change_none_on_resync(h: Harness) -> None:
+    """Issue 4: ingress, condition and pool annotation go in one ``/status`` write."""
+    h.apply(pool("a", "198.51.100.20/32"), pool("b", "198.51.100.30/32", autoAssign=False), l2())
+    to_b = {A + "address-pool": "b"}
+    steps = [
+        ("assign", lambda: h.apply(service("web")), "web", ["198.51.100.20"], "a"),
+        ("pending", lambda: h.apply(service("late")), "late", [], None),
+        ("freed-ip-to-waiting", lambda: h.delete("Service", "web"), "late",
+         ["198.51.100.20"], "a"),
+        ("move", lambda: h.edit_service(
+            "late", lambda s: s["metadata"].setdefault("annotations", {}).update(to_b)
+        ), "late", ["198.51.100.30"], "b"),
+        ("clear", lambda: h.edit_service("late", lambda s: s["spec"].update(type="ClusterIP")),
+         "late", [], None),
+    ]  # fmt: skip
+    for what, action, name, ips, pool_name in steps:
+        assert _writes_for(h, action) == 1, what
+        assert h.ips(name) == ips, what
+        assert h.pool_of(name) == pool_name, what
+        assert h.resync() == 0, what
+    assert h.condition("late") is None
+
+
 def test_c01_freed_ip_goes_to_waiting_service(h: Harness) -> None:
     h.apply(pool("small", "198.51.100.240-198.51.100.241"), l2())
     h.apply(service("svc-1"))
