@@ -40,13 +40,13 @@ from pathlib import Path
 
 from kubernetes import client, config
 
-from controller.status import POOL_ANNOTATION
 from ingot.kube import informer as inf
 from ingot.kube import source as src
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 NS, APP_NS = "metallb-system", "bench"
+POOL_ANNOTATION = "metallb.io/ip-allocated-from-pool"  # controller.status (this file shadows it)
 
 
 def free_port() -> int:
