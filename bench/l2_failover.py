@@ -55,6 +55,12 @@ NS = "ingot-system"
 HOLD_DOWN_S = 2.0
 
 
+def _status_kind() -> Any:
+    from speaker.l2.component import SERVICE_L2_STATUS
+
+    return SERVICE_L2_STATUS
+
+
 def mac(host: int) -> str:
     return f"02:00:00:00:00:{host:02x}"
 
@@ -560,10 +566,125 @@ def writes_phase(window_s: float, sizes: tuple[int, ...] = (10, 1000)) -> dict[s
     return {str(n): asyncio.run(_writes(n, window_s)) for n in sizes}
 
 
+def writes_netns(n_services: int, window_s: float) -> dict[str, Any]:
+    """Steady-state API writes with 3 real speaker processes (netns lab) and N Services."""
+    from ingot.kube import source as src
+
+    with tempfile.TemporaryDirectory(prefix="ingot-bench-l2w-") as tmp_s, Topology() as topo:
+        tmp = Path(tmp_s)
+        lab = Lab(topo, tmp)
+        try:
+            extra = max(0, n_services - 2)
+            ips = [f"203.0.113.{128 + (i % 120)}" for i in range(extra)]
+
+            def more() -> None:
+                lab.admin.create(
+                    src.IP_ADDRESS_POOL,
+                    {
+                        "apiVersion": "metallb.io/v1beta1",
+                        "kind": "IPAddressPool",
+                        "metadata": {"name": "q", "namespace": NS},
+                        "spec": {"addresses": ["203.0.113.128-203.0.113.247"]},
+                    },
+                    namespace=NS,
+                )
+                ad = lab.admin.get(src.L2_ADVERTISEMENT, "l2", namespace=NS)
+                for i, ip in enumerate(ips):
+                    name = f"svc-{i:04d}"
+                    svc = lab.admin.create(
+                        src.SERVICE,
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Service",
+                            "metadata": {"name": name, "namespace": "demo"},
+                            "spec": {
+                                "type": "LoadBalancer",
+                                "selector": {"app": "web"},
+                                "ports": [{"port": 1000 + i, "protocol": "TCP"}],
+                            },
+                        },
+                        namespace="demo",
+                    )
+                    svc["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
+                    lab.admin.replace_status(src.SERVICE, svc, namespace="demo")
+                    lab.admin.create(
+                        src.ENDPOINT_SLICE,
+                        {
+                            "apiVersion": "discovery.k8s.io/v1",
+                            "kind": "EndpointSlice",
+                            "metadata": {
+                                "name": f"{name}-1",
+                                "namespace": "demo",
+                                "labels": {"kubernetes.io/service-name": name},
+                            },
+                            "addressType": "IPv4",
+                            "endpoints": [
+                                {
+                                    "addresses": ["10.0.0.1"],
+                                    "nodeName": n,
+                                    "conditions": {"ready": True},
+                                }
+                                for n in NODES
+                            ],
+                        },
+                        namespace="demo",
+                    )
+                del ad
+
+            lab.call(more)
+            write_verbs = {"create", "update", "patch", "delete"}
+
+            def writes_now() -> int:
+                return sum(1 for a in list(lab.srv.audit) if a.verb in write_verbs)
+
+            base = writes_now()
+            t0 = time.monotonic()
+            for n in NODES:
+                lab.start_speaker(n)
+
+            def statuses() -> int:
+                return len(lab.admin.list(_status_kind(), namespace=NS).items)
+
+            while time.monotonic() - t0 < 600 and lab.call(statuses) < n_services:
+                time.sleep(1.0)
+            settle_s = time.monotonic() - t0
+            last = -1
+            for _ in range(120):
+                time.sleep(2.0)
+                cur = writes_now()
+                print(f"settling: {cur - base} writes", file=sys.stderr, flush=True)
+                if cur - last < 10:
+                    break
+                last = cur
+            start = len(lab.srv.audit)
+            t1 = time.monotonic()
+            time.sleep(window_s)
+            window = [a for a in list(lab.srv.audit)[start:] if a.verb in write_verbs]
+            elapsed = time.monotonic() - t1
+            by_res: dict[str, int] = {}
+            for a in window:
+                by_res[a.resource] = by_res.get(a.resource, 0) + 1
+            fences = sum(
+                (tmp / f"{n}.log").read_text().count("fenced silent speaker") for n in NODES
+            )
+            return {
+                "services": n_services,
+                "status_objects": lab.call(statuses),
+                "time_to_all_status_objects_s": round(settle_s, 1),
+                "steady_window_s": round(elapsed, 1),
+                "writes_per_s": round(len(window) / elapsed, 3),
+                "writes_by_resource": by_res,
+                "leases": len(lab.call(lab.admin.list, src.LEASE, namespace=NS).items),
+                "fences_during_run": fences,
+            }
+        finally:
+            lab.close()
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=20)
-    p.add_argument("--phase", choices=("failover", "writes", "all"), default="all")
+    p.add_argument("--phase", choices=("failover", "writes", "writes-inproc", "all"), default="all")
     p.add_argument("--cases", nargs="*", default=[], help="e.g. kill_ipv4 linkdown_ipv6")
     p.add_argument("--sizes", type=int, nargs="*", default=[10, 1000])
     p.add_argument("--window", type=float, default=20.0, help="steady-state window, s")
@@ -592,7 +713,11 @@ def main() -> int:
             return 2
         result["failover"] = failover_phase(args.runs, frozenset(args.cases))
     if args.phase in ("writes", "all"):
-        result["steady_state_api_writes"] = writes_phase(args.window, tuple(args.sizes))
+        result["steady_state_api_writes"] = {
+            str(n): writes_netns(n, args.window) for n in args.sizes
+        }
+    if args.phase == "writes-inproc":
+        result["steady_state_api_writes_inproc"] = writes_phase(args.window, tuple(args.sizes))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(json.dumps(result, indent=1, sort_keys=True))
