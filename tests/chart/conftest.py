@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 import helm_python as helm
 import pytest
 import yaml
+
+from ingot.kube import source as src
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "ingot"
@@ -164,3 +167,45 @@ def render(chart: helm.Chart) -> Render:
 
     cache: dict[tuple[str, str, str], Rendered] = {}
     return _render
+
+
+VERBS = {
+    "get": ("get", ""),
+    "list": ("list", ""),
+    "watch": ("watch", ""),
+    "create": ("create", ""),
+    "replace": ("update", ""),
+    "replace_status": ("update", "/status"),
+    "patch": ("patch", ""),
+    "patch_status": ("patch", "/status"),
+    "delete": ("delete", ""),
+}
+
+
+class RecordingSource:
+    """Delegates to a real ``Source``; records (verb, group, resource, namespace) per call."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.calls: set[tuple[str, str, str, str | None]] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if name not in VERBS:
+            return target
+        verb, sub = VERBS[name]
+
+        def call(kind: src.Kind, *args: Any, **kwargs: Any) -> Any:
+            ns = kwargs.get("namespace") if kind.namespaced else None
+            with self._lock:
+                self.calls.add((verb, kind.group, kind.plural + sub, ns))
+            return target(kind, *args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def recording_source() -> type[RecordingSource]:
+    """``RecordingSource(inner)``: wraps an ``ingot.kube`` Source and records every call."""
+    return RecordingSource

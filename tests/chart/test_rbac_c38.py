@@ -13,7 +13,6 @@ chart. The address range is moved from 192.0.2.0/24 to 198.51.100.0/24 (lab rule
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,40 +25,6 @@ from ingot.kube import source as src
 REPO = Path(__file__).resolve().parents[2]
 NS = "ingot-system"
 SA = "ingot-controller"
-VERBS = {
-    "get": ("get", ""),
-    "list": ("list", ""),
-    "watch": ("watch", ""),
-    "create": ("create", ""),
-    "replace": ("update", ""),
-    "replace_status": ("update", "/status"),
-    "patch": ("patch", ""),
-    "patch_status": ("patch", "/status"),
-    "delete": ("delete", ""),
-}
-
-
-class RecordingSource:
-    """Delegates to a real ``Source``; records (verb, group, resource, namespace) per call."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-        self.calls: set[tuple[str, str, str, str | None]] = set()
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._inner, name)
-        if name not in VERBS:
-            return target
-        verb, sub = VERBS[name]
-
-        def call(kind: src.Kind, *args: Any, **kwargs: Any) -> Any:
-            ns = kwargs.get("namespace") if kind.namespaced else None
-            with self._lock:
-                self.calls.add((verb, kind.group, kind.plural + sub, ns))
-            return target(kind, *args, **kwargs)
-
-        return call
 
 
 @pytest.fixture
@@ -117,7 +82,9 @@ def _c38_objects() -> list[tuple[src.Kind, dict[str, Any]]]:
     ]
 
 
-def test_c38_controller_calls_are_all_granted(apiserver: Any, render: Any) -> None:
+def test_c38_controller_calls_are_all_granted(
+    apiserver: Any, render: Any, recording_source: Any
+) -> None:
     from controller.controller import Controller
     from controller.events import EventWriter
     from controller.metrics import ControllerMetrics
@@ -130,7 +97,7 @@ def test_c38_controller_calls_are_all_granted(apiserver: Any, render: Any) -> No
     for kind, body in _c38_objects():
         setup.create(kind, body, namespace=body["metadata"].get("namespace"))
 
-    recording = RecordingSource(src.KubeSource(api_client))
+    recording = recording_source(src.KubeSource(api_client))
     events = EventWriter(recording, instance="c38")  # type: ignore[arg-type]
     ctrl = Controller(
         source=recording,  # type: ignore[arg-type]
