@@ -78,7 +78,7 @@ def build(topo: Topology) -> dict[str, str]:
     for role, host in {**NODES, "client": 100}.items():
         ns = topo.add_namespace(role)
         names[role] = ns
-        topo.connect(
+        names[f"port-{role}"] = topo.connect(
             ns, br, addresses=[f"198.51.100.{host}/24", f"2001:db8:1::{host}/64"], mac=mac(host)
         )
         run(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"], ns=ns)
@@ -356,6 +356,17 @@ def test_kill_and_link_down_move_the_vips_with_one_owner_at_a_time(lab):
     assert took6 is not None, logs(lab)
     assert wait_for(lambda: ping_ok(client, VIP6), timeout_s=5) is not None
 
+    # 3. the link comes back: after the hold-down the node rejoins; then the owner of VIP6
+    #    loses *carrier* (its switch port goes down, its own interface stays admin up)
+    run(["ip", "link", "set", "eth0", "up"], ns=lab["ns"][owner6])
+    back = wait_for(lambda: neigh_mac(client, VIP6) == mac(NODES[owner6]), timeout_s=15)
+    assert back is not None, logs(lab)
+    assert wait_for(lambda: ping_ok(client, VIP6), timeout_s=5) is not None
+    run(["ip", "link", "set", lab["ns"][f"port-{owner6}"], "down"], ns=lab["ns"]["br"])
+    took_c = wait_for(lambda: neigh_mac(client, VIP6) == mac(NODES[next6]), timeout_s=10)
+    assert took_c is not None, logs(lab)
+    assert wait_for(lambda: ping_ok(client, VIP6), timeout_s=5) is not None
+
     time.sleep(0.5)
     sniffer.send_signal(signal.SIGTERM)
     sniffer.wait(timeout=5)
@@ -364,6 +375,9 @@ def test_kill_and_link_down_move_the_vips_with_one_owner_at_a_time(lab):
     assert seen[VIP6]
     assert double_answer_overlap_s(seen[VIP4]) <= 0.05, seen[VIP4]
     assert double_answer_overlap_s(seen[VIP6]) <= 0.05, seen[VIP6]
-    print(f"kill -9 -> client switched after {took:.3f} s; link down -> {took6:.3f} s")
+    print(
+        f"kill -9 -> client switched after {took:.3f} s; link down -> {took6:.3f} s;"
+        f" carrier loss -> {took_c:.3f} s"
+    )
     if os.environ.get("L2_DEBUG"):
         print(logs(lab))
