@@ -753,6 +753,7 @@ class L2Component:
             },
         }
         if known is None:
+            await self._drop_dead_nodes_status(svc_ns, svc_name)
             try:
                 created = await asyncio.to_thread(
                     self._source.create, SERVICE_L2_STATUS, body, namespace=ns
@@ -767,6 +768,29 @@ class L2Component:
             body["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
         await asyncio.to_thread(self._source.replace_status, SERVICE_L2_STATUS, body, namespace=ns)
         self._status_known[key] = (name, ifs)
+
+    async def _drop_dead_nodes_status(self, svc_ns: str, svc_name: str) -> None:
+        """Delete this Service's ServiceL2Status objects left by fenced or absent speakers.
+
+        A live loser deletes its own object; a dead one cannot, so the new owner does it.
+        """
+        assert self._source is not None
+        sel = f"metallb.io/service-name={svc_name},metallb.io/service-namespace={svc_ns}"
+        found = await asyncio.to_thread(
+            self._source.list, SERVICE_L2_STATUS, namespace=self.opt.namespace, label_selector=sel
+        )
+        for obj in found.items:
+            node = (obj.get("metadata", {}).get("labels") or {}).get("metallb.io/node", "")
+            lease = self.leases.get(node)
+            if node == self.opt.node or (lease is not None and lease.holder == node):
+                continue  # ours, or a live speaker's (it deletes its own)
+            with contextlib.suppress(errors.NotFound, errors.Conflict):
+                await asyncio.to_thread(
+                    self._source.delete,
+                    SERVICE_L2_STATUS,
+                    obj["metadata"]["name"],
+                    namespace=self.opt.namespace,
+                )
 
     async def _report_unowned(self, key: str, svc: dict[str, Any]) -> None:
         """The reporter (first live member by name) says why nobody announces a Service."""

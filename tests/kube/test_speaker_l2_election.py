@@ -168,7 +168,7 @@ async def hard_kill(cluster: Cluster, node: str) -> None:
     assert sp.task is not None
     sp.task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
-        await sp.task
+        await asyncio.wait_for(asyncio.shield(sp.task), 10)
 
 
 async def wait_until(pred, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
@@ -312,14 +312,17 @@ async def test_one_owner_then_hard_kill_fences_and_moves(cluster):
     lease = admin.get(src.LEASE, lease_name(order[0]), namespace=NS)
     assert lease["spec"]["holderIdentity"] == ""
     assert lease["spec"]["leaseTransitions"] >= 1
-    # the new owner wrote its status; the dead node's object is stale but the new one exists
+    # the new owner wrote its status and removed the dead node's object
     assert await wait_until(
-        lambda: any(
-            o.get("status", {}).get("node") == order[1]
-            for o in admin.list(SERVICE_L2_STATUS, namespace=NS).items
+        lambda: (
+            [
+                o.get("status", {}).get("node")
+                for o in admin.list(SERVICE_L2_STATUS, namespace=NS).items
+            ]
+            == [order[1]]
         ),
         10,
-    )
+    ), admin.list(SERVICE_L2_STATUS, namespace=NS).items
     # the dead node comes back: it rejoins only after the hold-down, then takes its IP back
     start(c, order[0])
     await asyncio.sleep(FAST.hold_down_s * 0.5)
