@@ -25,6 +25,10 @@ LAB_NETWORKS = tuple(
 )
 
 
+#: Namespaces this process created and has not deleted yet (tests check it for leaks).
+CREATED: set[str] = set()
+
+
 def check_lab_address(addr: str) -> None:
     """Raise ``ValueError`` unless ``addr`` (``"ip"`` or ``"ip/len"``) lies in a lab network."""
     ip = ipaddress.ip_interface(addr).ip
@@ -68,6 +72,7 @@ class Topology:
         name = self.ns(role)
         run(["ip", "netns", "add", name])
         self.namespaces.append(name)
+        CREATED.add(name)
         run(["ip", "link", "set", "lo", "up"], ns=name)
         if ipv6_keep_addr_on_down:  # netlab pitfall P9: IPv6 addresses flushed on link down
             for key in ("all", "default"):
@@ -153,6 +158,7 @@ class Topology:
                 except (ProcessLookupError, ValueError):
                     continue
             run(["ip", "netns", "del", name], check=False)
+            CREATED.discard(name)
         self.namespaces.clear()
 
     def __enter__(self) -> Topology:
