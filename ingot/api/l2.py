@@ -41,7 +41,9 @@ import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from ingot.api import config as cfgmod
 
 EXCLUDE_LB_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 """Node label (any value) that keeps a node from announcing (MetalLB ``nodes.go``)."""
@@ -544,3 +546,55 @@ def node_view(raw_node: Mapping[str, Any]) -> NodeView:
         for c in (conds if isinstance(conds, list) else [])
     )
     return NodeView(str(meta.get("name", "")), _str_map(meta.get("labels")), unavailable)
+
+
+# ---------------------------------------------------------------------------- from Config
+
+
+def ads_from_config(cfg: cfgmod.Config) -> list[L2Ad]:
+    """The compiled L2Advertisements of ``cfg`` as :class:`L2Ad` (the speaker's and CLI's)."""
+    return [
+        L2Ad(
+            name=a.name,
+            pools=a.pools,
+            node_selectors=a.node_selectors,
+            service_selectors=a.service_selectors,
+            interfaces=a.interfaces,
+            preferences=tuple(Preference(p.weight, p.selector) for p in a.preferences),
+        )
+        for a in cfg.l2_advertisements
+    ]
+
+
+def pool_namer(cfg: cfgmod.Config) -> Callable[[str], str | None]:
+    """``ip -> name of the pool containing it`` (``None`` when no pool does) over ``cfg``."""
+
+    def pool_of(ip: str) -> str | None:
+        pool = cfg.pool_of(ipaddress.ip_address(ip))
+        return pool.name if pool is not None else None
+
+    return pool_of
+
+
+def announced_condition_owner(
+    cfg: cfgmod.Config, *, pool: str | None, service_labels: Mapping[str, str]
+) -> Literal["l2", "bgp"]:
+    """Which speaker component writes a Service's ``ingot.io/Announced`` condition.
+
+    One condition type, one writer per Service, so the L2 and BGP components never overwrite
+    each other: L2 when an L2Advertisement of the Service's pool matches the Service's labels
+    (also when BGP advertises the pool too: the condition then tells about the L2 owner; BGP's
+    view is in ServiceBGPStatus and the ``nodeAssigned`` events); BGP when only
+    BGPAdvertisements select the pool; L2 otherwise, so a pool no advertisement selects (case
+    C14) or an IP in no pool still gets ``False`` with the reason.
+
+    Args:
+        cfg: Compiled configuration.
+        pool: Name of the pool of the Service's (first) ingress IP; ``None`` when unknown.
+        service_labels: The Service's ``metadata.labels``.
+    """
+    if pool is None:
+        return "l2"
+    if any(pool in a.pools and a.selects_service(service_labels) for a in cfg.l2_advertisements):
+        return "l2"
+    return "bgp" if cfg.bgp_advertisements_for_pool(pool) else "l2"

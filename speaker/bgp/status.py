@@ -9,7 +9,9 @@ Written by :class:`BgpStatusWriter` from the component's plans (the decisions ar
   ``metallb.io/service-name``, ``metallb.io/service-namespace``; deleted when the node stops;
 * a ``nodeAssigned`` Event on the Service when this node starts announcing it;
 * the Service condition ``ingot.io/Announced``, written only by the Service's reporter node so
-  that speakers never fight over it.
+  that speakers never fight over it, and only for Services no L2Advertisement applies to
+  (``ingot.api.l2.announced_condition_owner``: otherwise the L2 component writes it); sent
+  alone as a strategic merge patch (``speaker.conditions``), so other conditions stay.
 
 API failures are retried after 1 s; they never affect announcing.
 """
@@ -27,16 +29,17 @@ from typing import Any
 import structlog
 
 from ingot import errors
-from ingot.api import bgp
+from ingot.api import bgp, l2
 from ingot.clock import Clock, RealClock
 from ingot.kube import source as src
+from speaker import conditions
 
 log = structlog.get_logger("speaker.bgp")
 
 SERVICE_BGP_STATUS = src.Kind(
     src.METALLB_GROUP, "v1beta1", "servicebgpstatuses", "ServiceBGPStatus", has_status=True
 )
-CONDITION = "ingot.io/Announced"
+CONDITION = conditions.ANNOUNCED
 COMPONENT = "ingot-speaker"
 
 
@@ -65,7 +68,7 @@ class BgpStatusWriter:
         self._peers: dict[str, tuple[str, ...]] = {}  # desired: service -> peers
         self._written: dict[str, tuple[str, ...]] = {}  # ServiceBGPStatus we know exist
         self._conditions: dict[str, bgp.ServiceCondition] = {}
-        self._conditions_sent: dict[str, tuple[str, str, str]] = {}
+        self._announced = conditions.ConditionWriter(source=source, clock=self.clock)
         self._events_sent: set[str] = set()
         self._services: dict[str, Mapping[str, Any]] = {}
         self._inputs: tuple[Any, Any, Any, Any] | None = None
@@ -107,9 +110,17 @@ class BgpStatusWriter:
             raw_nodes=raw_nodes,
         )
         conds: dict[str, bgp.ServiceCondition] = {}
-        for key in self._services:
+        pool_of = l2.pool_namer(config)
+        for key, svc in self._services.items():
             cond = bgp.service_condition(key, plans)
-            if cond is not None and cond.reporter == self.node:
+            if cond is None or cond.reporter != self.node:
+                continue
+            ips = l2.ingress_ips(svc)
+            labels = (svc.get("metadata") or {}).get("labels") or {}
+            owner = l2.announced_condition_owner(
+                config, pool=pool_of(ips[0]) if ips else None, service_labels=labels
+            )
+            if owner == "bgp":  # else the L2 component writes it (L2 advertisement applies)
                 conds[key] = cond
         self._conditions = conds
 
@@ -232,40 +243,4 @@ class BgpStatusWriter:
         )
 
     async def _condition(self, svc: Mapping[str, Any], cond: bgp.ServiceCondition) -> None:
-        meta = svc.get("metadata") or {}
-        key = f"{meta.get('namespace')}/{meta.get('name')}"
-        want = (cond.status, cond.reason, cond.message)
-        if self._conditions_sent.get(key) == want:
-            return
-        existing = list((svc.get("status") or {}).get("conditions") or [])
-        current = next((c for c in existing if c.get("type") == CONDITION), None)
-        if (
-            current is not None
-            and (
-                current.get("status"),
-                current.get("reason"),
-                current.get("message"),
-            )
-            == want
-        ):
-            self._conditions_sent[key] = want
-            return
-        conds = [c for c in existing if c.get("type") != CONDITION]
-        conds.append(
-            {
-                "type": CONDITION,
-                "status": cond.status,
-                "reason": cond.reason,
-                "message": cond.message,
-                "lastTransitionTime": _now(self.clock),
-                "observedGeneration": meta.get("generation", 0),
-            }
-        )
-        await asyncio.to_thread(
-            self.source.patch_status,
-            src.SERVICE,
-            str(meta.get("name")),
-            {"status": {"conditions": conds}},
-            namespace=meta.get("namespace"),
-        )
-        self._conditions_sent[key] = want
+        await self._announced.set(svc, status=cond.status, reason=cond.reason, message=cond.message)

@@ -8,8 +8,9 @@ One asyncio task set per speaker (``run()``):
 * the **lease keeper** creates/renews our own Lease (``ingot-speaker-<node>``) and re-acquires
   it after a fence only once the hold-down has passed;
 * the **status writer** creates/deletes ``ServiceL2Status`` objects, emits ``nodeAssigned`` /
-  ``announceFailed`` events and sets the Service condition ``ingot.io/Announced`` — only on change,
-  never in the failover path.
+  ``announceFailed`` events and sets the Service condition ``ingot.io/Announced`` (unless the
+  Service is BGP-only: ``ingot.api.l2.announced_condition_owner``; one strategic-merge patch of
+  that condition alone, ``speaker.conditions``) — only on change, never in the failover path.
 
 Placement itself is ``ingot.api.l2.place_all`` (pure); fencing rules are ``speaker.l2.fencing``
 (pure). API calls run in worker threads (``asyncio.to_thread``); informer callbacks come back to
@@ -42,6 +43,7 @@ from ingot.api.l2 import MemberState
 from ingot.clock import Clock
 from ingot.kube import source as src
 from ingot.kube.informer import Informer
+from speaker import conditions
 from speaker.app import ClusterState, stop_informers
 from speaker.l2 import fencing, heartbeat
 from speaker.l2.announcer import Announcer, GarpSchedule
@@ -57,7 +59,7 @@ SERVICE_L2_STATUS = src.Kind(
 )
 LEASE_LABEL = "ingot.io/speaker-lease"
 LEASE_PREFIX = "ingot-speaker-"
-CONDITION = "ingot.io/Announced"
+CONDITION = conditions.ANNOUNCED
 COMPONENT = "ingot-speaker"
 
 
@@ -171,7 +173,9 @@ class L2Component:
         self._status_wake = asyncio.Event()
         self._status_known: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._events_sent: dict[tuple[str, str], str] = {}
-        self._conditions_sent: dict[str, tuple[str, str, str]] = {}
+        self._conditions = (
+            conditions.ConditionWriter(source=source, clock=clock) if source is not None else None
+        )
         self._lease_informer: Informer | None = None
         self.owned_services: dict[str, str] = {}  # service key -> ip announced
         self._last_inputs: tuple[object, object] | None = None
@@ -846,53 +850,15 @@ class L2Component:
         self._events_sent[(key, reason)] = message
 
     async def _condition(self, svc: dict[str, Any], status: str, reason: str, message: str) -> None:
-        assert self._source is not None
-        meta = svc.get("metadata") or {}
-        key = f"{meta.get('namespace')}/{meta.get('name')}"
-        if self._conditions_sent.get(key) == (status, reason, message):
-            return
-        conds = [
-            c
-            for c in (svc.get("status") or {}).get("conditions") or []
-            if c.get("type") != CONDITION
-        ]
-        current = next(
-            (
-                c
-                for c in (svc.get("status") or {}).get("conditions") or []
-                if c.get("type") == CONDITION
-            ),
-            None,
-        )
-        if current is not None and (
-            current.get("status"),
-            current.get("reason"),
-            current.get("message"),
-        ) == (
-            status,
-            reason,
-            message,
-        ):
-            self._conditions_sent[key] = (status, reason, message)
-            return
-        conds.append(
-            {
-                "type": CONDITION,
-                "status": status,
-                "reason": reason,
-                "message": message,
-                "lastTransitionTime": _rfc3339_micro(self._clock.wall())[:19] + "Z",
-                "observedGeneration": meta.get("generation", 0),
-            }
-        )
-        await asyncio.to_thread(
-            self._source.patch_status,
-            src.SERVICE,
-            str(meta.get("name")),
-            {"status": {"conditions": conds}},
-            namespace=meta.get("namespace"),
-        )
-        self._conditions_sent[key] = (status, reason, message)
+        assert self._conditions is not None
+        cfg = self.state.config
+        if cfg is not None:
+            ips = place.ingress_ips(svc)
+            pool = place.pool_namer(cfg)(ips[0]) if ips else None
+            labels = (svc.get("metadata") or {}).get("labels") or {}
+            if place.announced_condition_owner(cfg, pool=pool, service_labels=labels) != "l2":
+                return  # BGP-only Service: the BGP reporter writes the condition
+        await self._conditions.set(svc, status=status, reason=reason, message=message)
 
     # ---- run ------------------------------------------------------------------------------
 

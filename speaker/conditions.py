@@ -1,0 +1,99 @@
+"""The speaker's Service condition ``ingot.io/Announced``, shared by the L2 and BGP components.
+
+``ServiceStatus.conditions`` is a list-map keyed by ``type`` (strategic-merge
+``patchMergeKey: type``), so each writer sends only its own condition as a strategic merge
+patch: the controller's ``ingot.io/IPAllocated`` and any other condition stay as the server
+has them, whatever our cached copy of the Service says.
+
+Who writes the condition for a Service (so the components never fight over it) is decided by
+the pure cores: ``ingot.api.l2.announced_condition_owner`` (L2, or BGP when the Service is
+BGP-only) and ``ingot.api.bgp.service_condition`` (BGP's reporter node). See docs/l2.md
+("Status and events") and docs/bgp.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from ingot.clock import Clock
+from ingot.kube import source as src
+
+ANNOUNCED = "ingot.io/Announced"
+
+
+def _now(clock: Clock) -> str:
+    return dt.datetime.fromtimestamp(clock.wall(), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def service_key(svc: Mapping[str, Any]) -> str:
+    """``namespace/name`` of a raw Service."""
+    meta = svc.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
+
+
+def find(svc: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
+    """Condition ``ctype`` of a raw Service, if present."""
+    for c in (svc.get("status") or {}).get("conditions") or []:
+        if isinstance(c, Mapping) and c.get("type") == ctype:
+            return c
+    return None
+
+
+class ConditionWriter:
+    """Sets one condition type on Services, only on change, as a strategic merge patch.
+
+    Args:
+        source: The API seam (``patch_status`` with ``patch_type="strategic"``).
+        clock: For ``lastTransitionTime`` (wall clock, whole seconds, RFC 3339).
+        ctype: The condition type this writer owns (default ``ingot.io/Announced``).
+    """
+
+    def __init__(self, *, source: src.Source, clock: Clock, ctype: str = ANNOUNCED) -> None:
+        self.source = source
+        self.clock = clock
+        self.ctype = ctype
+        self._sent: dict[str, tuple[str, str, str]] = {}
+
+    async def set(self, svc: Mapping[str, Any], *, status: str, reason: str, message: str) -> None:
+        """Make the Service's condition ``(status, reason, message)``; no write when it is.
+
+        The last value sent (or seen on the Service) is remembered per Service, so a repeated
+        call costs nothing. Raises ``ingot.errors.KubeError`` from the API (nothing is
+        remembered then, so the next call retries).
+        """
+        key = service_key(svc)
+        want = (status, reason, message)
+        if self._sent.get(key) == want:
+            return
+        now = find(svc, self.ctype)
+        if now is not None and (now.get("status"), now.get("reason"), now.get("message")) == want:
+            self._sent[key] = want
+            return
+        meta = svc.get("metadata") or {}
+        since = _now(self.clock)
+        if now is not None and now.get("status") == status and now.get("lastTransitionTime"):
+            since = str(now["lastTransitionTime"])  # same status: no transition
+        cond = {
+            "type": self.ctype,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": since,
+            "observedGeneration": meta.get("generation", 0),
+        }
+        await asyncio.to_thread(
+            self.source.patch_status,
+            src.SERVICE,
+            str(meta.get("name")),
+            {"status": {"conditions": [cond]}},
+            namespace=meta.get("namespace"),
+            patch_type="strategic",
+        )
+        self._sent[key] = want
+
+    def forget(self, key: str) -> None:
+        """Drop what was sent for Service ``key`` (e.g. after it was deleted)."""
+        self._sent.pop(key, None)
