@@ -1,7 +1,7 @@
 """Test support shipped with the controller: object builders and a synchronous harness.
 
-The harness runs the controller's Reconciler over the in-memory ``FakeSource`` (with the
-Service status strategy of Kubernetes: ``ServiceStatusFakeSource``).
+The harness runs the controller's Reconciler over the in-memory ``FakeSource`` (which keeps
+metadata sent with a Service ``/status`` write, as Kubernetes' Service status strategy).
 
 No threads: ``settle()`` processes the queue the way the worker does (``controller.dispatch``),
 delays collapse to immediate adds, and the caches are read straight from the FakeSource. The
@@ -10,7 +10,6 @@ real threaded controller against ``ingot.apiserver`` is exercised in ``tests/kub
 
 from __future__ import annotations
 
-import copy
 import functools
 import time
 from collections import deque
@@ -45,53 +44,6 @@ KINDS = {
         src.COMMUNITY,
     )
 }
-
-
-_SYSTEM_META = (
-    "uid",
-    "name",
-    "namespace",
-    "creationTimestamp",
-    "generation",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-)
-
-
-class ServiceStatusFakeSource(src.FakeSource):
-    """``FakeSource`` whose ``services/status`` PUT keeps metadata changes, as Kubernetes does.
-
-    Kubernetes' ``serviceStatusStrategy.PrepareForUpdate`` resets only ``spec``, so labels and
-    annotations sent with a status write are stored (MetalLB writes its pool annotation that
-    way, and so does ingot); ``ingot.apiserver`` behaves the same. The base ``FakeSource``
-    keeps only ``.status`` for every kind; this subclass models the Service strategy for
-    ``replace_status`` (the only Service write the controller makes). System metadata
-    (``uid``, ``creationTimestamp``, ``generation``...) always comes from storage.
-    """
-
-    def replace_status(self, kind: src.Kind, obj: Any, *, namespace: str | None = None) -> Any:
-        if kind != src.SERVICE:
-            return super().replace_status(kind, obj, namespace=namespace)
-        body = copy.deepcopy(dict(obj))
-        meta = dict(body.get("metadata") or {})
-        name = str(meta.get("name") or "")
-        ns = namespace or meta.get("namespace")
-        with self._cond:
-            self._enter("replace_status", kind, f"{ns}/{name}")
-            current = self._stored(kind, ns, name, "PUT")
-            self._check_rv(current, meta.get("resourceVersion"), f"PUT {kind} {ns}/{name}")
-            new = copy.deepcopy(current)
-            if body.get("status") is None:
-                new.pop("status", None)
-            else:
-                new["status"] = body["status"]
-            for f in _SYSTEM_META:
-                if f in current["metadata"]:
-                    meta[f] = current["metadata"][f]
-                else:
-                    meta.pop(f, None)
-            new["metadata"] = meta
-            return self._store_update(kind, self._key(kind, ns, name), new)
 
 
 class FakeLister:
@@ -176,7 +128,7 @@ class Harness:
     """FakeSource + Reconciler + a FIFO queue processed synchronously."""
 
     def __init__(self, *, lb_class: str = "", start: bool = True) -> None:
-        self.fs: src.FakeSource = ServiceStatusFakeSource()
+        self.fs: src.FakeSource = src.FakeSource()
         self.lb_class = lb_class
         self.events: list[tuple[str, str, str, str]] = []  # (kind, name, reason, message)
         for n in (NS, APP_NS):

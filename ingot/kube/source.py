@@ -45,6 +45,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ingot import errors
+from ingot.apiserver.patching import merge_patch, strategic_merge_patch
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,41 @@ BGP_ADVERTISEMENT = Kind(METALLB_GROUP, "v1beta1", "bgpadvertisements", "BGPAdve
 BGP_PEER = Kind(METALLB_GROUP, "v1beta2", "bgppeers", "BGPPeer")
 BFD_PROFILE = Kind(METALLB_GROUP, "v1beta1", "bfdprofiles", "BFDProfile")
 COMMUNITY = Kind(METALLB_GROUP, "v1beta1", "communities", "Community")
+
+STATUS_KEEPS_METADATA: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "services"): (),
+    ("", "nodes"): (),
+    ("", "pods"): ("ownerReferences",),
+}
+"""(group, plural) of built-in kinds whose ``/status`` writes keep metadata changes, with the
+extra metadata fields their status strategy resets (Kubernetes ``pkg/registry/core/{service,
+node,pod}/strategy.go`` ``PrepareForUpdate`` resets only ``spec``; as ``ingot.apiserver``)."""
+
+_SYSTEM_META = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "namespace",
+    "name",
+)
+"""ObjectMeta fields no update can change (generic registry ``rest.BeforeUpdate``)."""
+
+
+def _status_meta(kind: Kind, sent: Mapping[str, Any], stored: Mapping[str, Any]) -> RawObject:
+    """Metadata after a ``/status`` write of ``kind``: the sent one where the strategy keeps it."""
+    keep_also = STATUS_KEEPS_METADATA.get((kind.group, kind.plural))
+    if keep_also is None:
+        return copy.deepcopy(dict(stored))
+    out = copy.deepcopy(dict(sent))
+    for f in _SYSTEM_META + keep_also:
+        if f in stored:
+            out[f] = copy.deepcopy(stored[f])
+        else:
+            out.pop(f, None)
+    return out
+
 
 BUILTIN_KINDS: tuple[Kind, ...] = (
     SERVICE,
@@ -848,7 +884,10 @@ class FakeSource:
     nothing and emit nothing); ``uid``/``creationTimestamp``/``generation``; ``generateName``;
     409 AlreadyExists and 409 Conflict on a stale ``metadata.resourceVersion`` (PUT, merge
     PATCH carrying one, DELETE precondition); the status subresource for kinds with
-    ``has_status``; merge patch (RFC 7386; ``"strategic"`` is treated as merge); equality
+    ``has_status`` (``/status`` writes to Services, Nodes and Pods keep metadata changes, as
+    Kubernetes' core status strategies: ``STATUS_KEEPS_METADATA``); merge patch (RFC 7386) and
+    strategic merge (``ingot.apiserver.patching``: lists keyed as Kubernetes, e.g.
+    ``status.conditions`` by ``type``); equality
     label selectors (``a=b,c``) and ``metadata.name``/``metadata.namespace`` field selectors,
     with selector transitions on watches (leaving the selector is DELETED, entering ADDED);
     watch from a resourceVersion with replay (``""``/``"0"``: synthetic ADDED first),
@@ -1184,6 +1223,7 @@ class FakeSource:
                 new["status"] = body.get("status")
                 if new["status"] is None:
                     new.pop("status")
+                new["metadata"] = _status_meta(kind, meta, current["metadata"])
             else:
                 keep = {k: current[k] for k in ("status",) if kind.has_status and k in current}
                 new = {k: v for k, v in body.items() if k != "status" or not kind.has_status}
@@ -1241,7 +1281,10 @@ class FakeSource:
             current = self._stored(kind, ns, name, "PATCH")
             wanted_rv = ((patch or {}).get("metadata") or {}).get("resourceVersion")
             self._check_rv(current, wanted_rv, f"PATCH {kind} {_ref(ns, name)}")
-            merged = merge_patch(current, patch)
+            if patch_type == "strategic":
+                merged = strategic_merge_patch(current, patch)
+            else:
+                merged = merge_patch(current, patch)
             if not isinstance(merged, dict):
                 raise errors.KubeError("patch result is not an object", status=422)
             if kind.has_status:
@@ -1251,6 +1294,9 @@ class FakeSource:
                         new["status"] = merged["status"]
                     else:
                         new.pop("status", None)
+                    new["metadata"] = _status_meta(
+                        kind, merged.get("metadata") or {}, current["metadata"]
+                    )
                 else:
                     new = merged
                     if "status" in current:
@@ -1283,16 +1329,3 @@ class FakeSource:
             final = copy.deepcopy(current)
             self._bump(final)
             self._record("DELETED", kind, final)
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """Apply an RFC 7386 JSON merge patch (``None`` deletes a key); returns a new value."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result

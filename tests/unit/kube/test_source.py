@@ -130,3 +130,73 @@ def test_fake_generate_name_and_faults() -> None:
         fake.get(source.SECRET, a["metadata"]["name"], namespace="x")
     assert fake.get(source.SECRET, a["metadata"]["name"], namespace="x")
     assert ("get", "secrets", f"x/{a['metadata']['name']}") in fake.calls
+
+
+def _write_status(fake: source.FakeSource, kind: source.Kind, how: str, name: str, ns):
+    cur = fake.get(kind, name, namespace=ns)
+    if how == "put":
+        cur["metadata"]["annotations"] = {"metallb.io/ip-allocated-from-pool": "a"}
+        cur["metadata"]["uid"] = "forged"
+        cur["status"] = {"marker": 1}
+        return fake.replace_status(kind, cur, namespace=ns)
+    patch = {
+        "metadata": {"annotations": {"metallb.io/ip-allocated-from-pool": "a"}, "uid": "forged"},
+        "status": {"marker": 1},
+    }
+    return fake.patch_status(kind, name, patch, namespace=ns)
+
+
+@pytest.mark.parametrize("how", ["put", "patch"])
+@pytest.mark.parametrize(
+    ("kind", "ns", "keeps_meta"),
+    [
+        pytest.param(source.SERVICE, "demo", True, id="service"),
+        pytest.param(source.NODE, None, True, id="node"),
+        pytest.param(source.IP_ADDRESS_POOL, "demo", False, id="custom-resource"),
+    ],
+)
+def test_fake_status_write_keeps_metadata_as_core_strategies(kind, ns, keeps_meta, how) -> None:
+    fake = source.FakeSource()
+    meta = {"name": "x", **({"namespace": ns} if ns else {})}
+    created = fake.create(kind, {"metadata": meta, "spec": {"a": 1}}, namespace=ns)
+    got = _write_status(fake, kind, how, "x", ns)
+    assert got["status"] == {"marker": 1}
+    assert got["spec"] == {"a": 1}
+    assert got["metadata"]["uid"] == created["metadata"]["uid"]  # system fields never change
+    annotations = (got["metadata"].get("annotations") or {}).get(
+        "metallb.io/ip-allocated-from-pool"
+    )
+    assert annotations == ("a" if keeps_meta else None)
+
+
+def test_fake_strategic_patch_merges_conditions_by_type() -> None:
+    fake = source.FakeSource()
+    fake.create(
+        source.SERVICE, {"metadata": {"name": "web", "namespace": "demo"}}, namespace="demo"
+    )
+    allocated = {"type": "ingot.io/IPAllocated", "status": "True"}
+    fake.patch_status(
+        source.SERVICE, "web", {"status": {"conditions": [allocated]}}, namespace="demo"
+    )
+    announced = {"type": "ingot.io/Announced", "status": "False"}
+    got = fake.patch_status(
+        source.SERVICE,
+        "web",
+        {"status": {"conditions": [announced]}},
+        namespace="demo",
+        patch_type="strategic",
+    )
+    assert got["status"]["conditions"] == [allocated, announced]
+    got = fake.patch_status(
+        source.SERVICE,
+        "web",
+        {"status": {"conditions": [{**announced, "status": "True"}]}},
+        namespace="demo",
+        patch_type="strategic",
+    )
+    assert got["status"]["conditions"] == [allocated, {**announced, "status": "True"}]
+    # a merge patch replaces the list whole (RFC 7386)
+    got = fake.patch_status(
+        source.SERVICE, "web", {"status": {"conditions": [announced]}}, namespace="demo"
+    )
+    assert got["status"]["conditions"] == [announced]
