@@ -123,11 +123,9 @@ USAGE: list[Use] = [
     Use("speaker", ("update",), "metallb.io", "servicel2statuses/status", "release",
         "ServiceL2Status status"),
     Use("speaker", ("get", "list", "create", "delete"), "metallb.io", "servicebgpstatuses",
-        "release", "ServiceBGPStatus per (Service, node)",
-        anticipated="issue 6 requires it; the BGP component does not write it yet"),
+        "release", "ServiceBGPStatus per (Service, node)"),
     Use("speaker", ("update",), "metallb.io", "servicebgpstatuses/status", "release",
-        "ServiceBGPStatus status",
-        anticipated="issue 6 requires it; the BGP component does not write it yet"),
+        "ServiceBGPStatus status"),
 ]  # fmt: skip
 
 
