@@ -598,3 +598,64 @@ def announced_condition_owner(
     if any(pool in a.pools and a.selects_service(service_labels) for a in cfg.l2_advertisements):
         return "l2"
     return "bgp" if cfg.bgp_advertisements_for_pool(pool) else "l2"
+
+
+def service_pool(cfg: cfgmod.Config, raw_service: Mapping[str, Any]) -> str | None:
+    """Pool of a raw Service, as :func:`service_views_by_ip` finds it.
+
+    ``metallb.io/ip-allocated-from-pool``, else the pool of its first ingress IP in ``cfg``;
+    ``None`` when neither says.
+    """
+    pool = _str_map(_meta(raw_service).get("annotations")).get(POOL_ANNOTATION)
+    if pool:
+        return pool
+    ips = ingress_ips(raw_service)
+    return pool_namer(cfg)(ips[0]) if ips else None
+
+
+def place_from_config(
+    cfg: cfgmod.Config,
+    *,
+    services: Iterable[Mapping[str, Any]],
+    slices_by_service: Mapping[str, Sequence[Mapping[str, Any]]],
+    raw_nodes: Mapping[str, Mapping[str, Any]],
+    members: Mapping[str, Member],
+    load_balancer_class: str | None = None,
+    ignore_exclude_lb: bool = False,
+    only_ips: Iterable[str] | None = None,
+) -> dict[str, Placement]:
+    """:func:`place_all` from a compiled Config and raw objects: what the speaker decides.
+
+    The speaker (``L2Component``) and ``ingot explain``/``status`` both call this, so an
+    explanation can never disagree with the speaker's decision for the same inputs.
+
+    Args:
+        cfg: Compiled configuration (pools and L2Advertisements).
+        services: Raw Service objects (non-LoadBalancer ones and other classes are skipped).
+        slices_by_service: Raw EndpointSlices by Service key ``namespace/name``.
+        raw_nodes: Raw Node objects by name.
+        members: Speaker membership by node name.
+        load_balancer_class: See :func:`service_views_by_ip`.
+        ignore_exclude_lb: MetalLB's ``--ignore-exclude-lb``.
+        only_ips: Place only these IPs (each IP is placed on its own from the Services using
+            it, so the result for them is the same as in a full run); ``None`` = all.
+
+    Returns:
+        Placements by canonical IP text.
+    """
+    by_ip = service_views_by_ip(
+        services=services,
+        slices_by_service=slices_by_service,
+        pool_of=pool_namer(cfg),
+        load_balancer_class=load_balancer_class,
+    )
+    if only_ips is not None:
+        wanted = set(only_ips)
+        by_ip = {ip: views for ip, views in by_ip.items() if ip in wanted}
+    return place_all(
+        services_by_ip=by_ip,
+        advertisements=ads_from_config(cfg),
+        nodes={name: node_view(raw) for name, raw in raw_nodes.items()},
+        members=members,
+        ignore_exclude_lb=ignore_exclude_lb,
+    )

@@ -308,44 +308,24 @@ def restore(
 def l2_placements(
     a: Analysis, cfg: Config, *, focus: str | None = None
 ) -> dict[str, place.Placement]:
-    """:func:`ingot.api.l2.place_all` with the speaker's inputs (``L2Component._recompute``).
+    """:func:`ingot.api.l2.place_from_config`, the very call of ``L2Component._recompute``.
 
     With ``focus`` (a Service key) only its IPs are placed (each IP is placed on its own, from
     the Services using it, so the result for those IPs is the same).
     """
-    ads = [
-        place.L2Ad(
-            name=ad.name,
-            pools=ad.pools,
-            node_selectors=ad.node_selectors,
-            service_selectors=ad.service_selectors,
-            interfaces=ad.interfaces,
-            preferences=tuple(place.Preference(p.weight, p.selector) for p in ad.preferences),
-        )
-        for ad in cfg.l2_advertisements
-    ]
-
-    def pool_of(ip: str) -> str | None:
-        p = cfg.pool_of(ipaddress.ip_address(ip))
-        return p.name if p is not None else None
-
-    by_ip = place.service_views_by_ip(
+    only = None
+    if focus is not None and focus in a.lb_services:
+        only = place.ingress_ips(a.lb_services[focus])
+    members = {node: place.Member(place.MemberState(sp.state)) for node, sp in a.speakers.items()}
+    return place.place_from_config(
+        cfg,
         services=list(a.lb_services.values()),
         slices_by_service=a.slices_by_service,
-        pool_of=pool_of,
-        load_balancer_class=a.lb_class,
-    )
-    if focus is not None and focus in a.lb_services:
-        mine = set(place.ingress_ips(a.lb_services[focus]))
-        by_ip = {ip: views for ip, views in by_ip.items() if ip in mine}
-    members = {node: place.Member(place.MemberState(sp.state)) for node, sp in a.speakers.items()}
-    nodes = {name: place.node_view(raw) for name, raw in a.nodes().items()}
-    return place.place_all(
-        services_by_ip=by_ip,
-        advertisements=ads,
-        nodes=nodes,
+        raw_nodes=a.nodes(),
         members=members,
+        load_balancer_class=a.lb_class,
         ignore_exclude_lb=a.ignore_exclude_lb,
+        only_ips=only,
     )
 
 

@@ -110,15 +110,13 @@ class BgpStatusWriter:
             raw_nodes=raw_nodes,
         )
         conds: dict[str, bgp.ServiceCondition] = {}
-        pool_of = l2.pool_namer(config)
         for key, svc in self._services.items():
             cond = bgp.service_condition(key, plans)
             if cond is None or cond.reporter != self.node:
                 continue
-            ips = l2.ingress_ips(svc)
             labels = (svc.get("metadata") or {}).get("labels") or {}
             owner = l2.announced_condition_owner(
-                config, pool=pool_of(ips[0]) if ips else None, service_labels=labels
+                config, pool=l2.service_pool(config, svc), service_labels=labels
             )
             if owner == "bgp":  # else the L2 component writes it (L2 advertisement applies)
                 conds[key] = cond

@@ -320,35 +320,13 @@ class L2Component:
             if reason is not SelfReason.OK:
                 self.announcer.release_all()
             return  # keep announcing what we had until we know better
-        cfg = state.config
-        ads = [
-            place.L2Ad(
-                name=a.name,
-                pools=a.pools,
-                node_selectors=a.node_selectors,
-                service_selectors=a.service_selectors,
-                interfaces=a.interfaces,
-                preferences=tuple(place.Preference(p.weight, p.selector) for p in a.preferences),
-            )
-            for a in cfg.l2_advertisements
-        ]
-
-        def pool_of(ip: str) -> str | None:
-            pool = cfg.pool_of(ipaddress.ip_address(ip))
-            return pool.name if pool is not None else None
-
-        by_ip = place.service_views_by_ip(
+        placements = place.place_from_config(
+            state.config,
             services=state.services,
             slices_by_service=state.slices_by_service,
-            pool_of=pool_of,
-            load_balancer_class=self.opt.load_balancer_class,
-        )
-        nodes = {n: place.node_view(raw) for n, raw in state.nodes.items()}
-        placements = place.place_all(
-            services_by_ip=by_ip,
-            advertisements=ads,
-            nodes=nodes,
+            raw_nodes=state.nodes,
             members=members,
+            load_balancer_class=self.opt.load_balancer_class,
             ignore_exclude_lb=self.opt.ignore_exclude_lb,
         )
         desired: dict[str, frozenset[str] | None] = {}
@@ -853,8 +831,7 @@ class L2Component:
         assert self._conditions is not None
         cfg = self.state.config
         if cfg is not None:
-            ips = place.ingress_ips(svc)
-            pool = place.pool_namer(cfg)(ips[0]) if ips else None
+            pool = place.service_pool(cfg, svc)
             labels = (svc.get("metadata") or {}).get("labels") or {}
             if place.announced_condition_owner(cfg, pool=pool, service_labels=labels) != "l2":
                 return  # BGP-only Service: the BGP reporter writes the condition
