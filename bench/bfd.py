@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +34,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 from ingot.api.bgp import BgpPeerSpec, Route  # noqa: E402
+from ingot.lab.bench import run_lab_bench  # noqa: E402
 from ingot.lab.netns import run  # noqa: E402
 from ingot.lab.nsenter import netns  # noqa: E402
 from ingot.lab.router import fib_next_hops  # noqa: E402
@@ -268,18 +266,7 @@ async def main_async(lab: Lab, run_dir: Path) -> dict[str, object]:
 
 
 def main() -> int:
-    run_dir = Path(tempfile.mkdtemp(prefix="ingot-bench-bfd-"))
-    run_dir.chmod(0o755)
-    try:
-        with Lab() as lab:
-            lab.build()
-            result = asyncio.run(main_async(lab, run_dir))
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return 0
+    return run_lab_bench(main_async, name="bfd", results=RESULTS)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import platform
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +37,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 from ingot.api import bgp  # noqa: E402
 from ingot.api.bgp import BgpAdvertisementSpec, BgpPeerSpec, EndpointInfo, NodeInfo, ServiceInfo  # noqa: E402
+from ingot.lab.bench import run_lab_bench  # noqa: E402
 from ingot.lab.netns import run  # noqa: E402
 from ingot.lab.topology import Lab  # noqa: E402
 from speaker.bgp.exabgp import ExabgpDriver  # noqa: E402
@@ -191,18 +189,7 @@ async def main_async(lab: Lab, run_dir: Path) -> dict[str, object]:
 
 
 def main() -> int:
-    run_dir = Path(tempfile.mkdtemp(prefix="ingot-bench-bgp-"))
-    run_dir.chmod(0o755)
-    try:
-        with Lab() as lab:
-            lab.build()
-            result = asyncio.run(main_async(lab, run_dir))
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return 0
+    return run_lab_bench(main_async, name="bgp", results=RESULTS)
 
 
 if __name__ == "__main__":

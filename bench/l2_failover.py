@@ -128,6 +128,7 @@ def build(topo: Topology) -> dict[str, str]:
 
 def seed(admin: Any, services: list[tuple[str, str, str]], nodes: list[str]) -> None:
     from ingot.kube import source as src
+    from ingot.lab.cluster import add_lb_service
 
     for n in (NS, "demo"):
         admin.create(
@@ -156,40 +157,7 @@ def seed(admin: Any, services: list[tuple[str, str, str]], nodes: list[str]) -> 
     for n in nodes:
         admin.create(src.NODE, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": n}})
     for name, ip, fam in services:
-        svc = admin.create(
-            src.SERVICE,
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": name, "namespace": "demo"},
-                "spec": {
-                    "type": "LoadBalancer",
-                    "selector": {"app": "web"},
-                    "ports": [{"port": 80, "protocol": "TCP"}],
-                },
-            },
-            namespace="demo",
-        )
-        svc["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
-        admin.replace_status(src.SERVICE, svc, namespace="demo")
-        admin.create(
-            src.ENDPOINT_SLICE,
-            {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {
-                    "name": f"{name}-1",
-                    "namespace": "demo",
-                    "labels": {"kubernetes.io/service-name": name},
-                },
-                "addressType": fam,
-                "endpoints": [
-                    {"addresses": ["10.0.0.1"], "nodeName": n, "conditions": {"ready": True}}
-                    for n in nodes
-                ],
-            },
-            namespace="demo",
-        )
+        add_lb_service(admin, name=name, ip=ip, family=fam, endpoint_nodes=nodes)
 
 
 class Lab:

@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
 from ingot.lab import probes
+from ingot.lab.cluster import wait_for
 from ingot.lab.netns import Topology, run
 from ingot.lab.nsenter import netns
 from ingot.lab.router import Bird, fib_next_hops
@@ -46,21 +47,6 @@ from ingot.lab.topology import NODES, Lab
 REPO = Path(__file__).resolve().parents[2]
 API_PORT = 6443
 NAMESPACE = "ingot-system"
-T = TypeVar("T")
-
-
-def wait_for(
-    what: str, probe: Callable[[], T | None], *, timeout_s: float, interval_s: float = 0.1
-) -> T:
-    """Call ``probe`` until it returns something truthy; raise ``TimeoutError`` naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 @dataclass

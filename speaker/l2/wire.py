@@ -263,3 +263,49 @@ class FakeWire:
     def inject(self, ifname: str, frame: bytes) -> None:
         """Deliver ``frame`` as if received on ``ifname``."""
         self.handlers[ifname](ifname, frame)
+
+
+class FakeSegment:
+    """An in-memory L2 segment joining :class:`BusWire` s (several speakers in one process).
+
+    A frame one connected member sends reaches every other connected member that has the
+    interface open, on the next turn of the running event loop. ``wires`` maps node name to
+    wire; popping a node from it cuts the node off (no frames in or out), putting it back
+    reconnects it.
+    """
+
+    def __init__(self) -> None:
+        self.wires: dict[str, BusWire] = {}
+
+    def connect(self, node: str) -> BusWire:
+        """The wire of ``node`` on this segment (created and connected on first use)."""
+        if node not in self.wires:
+            self.wires[node] = BusWire(node=node, segment=self)
+        return self.wires[node]
+
+    def deliver(self, sender: str, ifname: str, frame: bytes) -> None:
+        """Schedule ``frame`` for every other connected member with ``ifname`` open."""
+        if sender not in self.wires:
+            return
+        loop = asyncio.get_running_loop()
+        for name, w in self.wires.items():
+            if name != sender and ifname in w.handlers:
+                loop.call_soon(_deliver, w, ifname, frame)
+
+
+def _deliver(w: FakeWire, ifname: str, frame: bytes) -> None:
+    if ifname in w.handlers:  # closed meanwhile: dropped, as on a real link
+        w.inject(ifname, frame)
+
+
+@dataclass
+class BusWire(FakeWire):
+    """A :class:`FakeWire` whose sent frames also travel over a :class:`FakeSegment`."""
+
+    node: str = ""
+    segment: FakeSegment | None = None
+
+    def send(self, ifname: str, frame: bytes) -> None:
+        super().send(ifname, frame)
+        if self.segment is not None:
+            self.segment.deliver(self.node, ifname, frame)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -23,12 +22,13 @@ from ingot.cli.main import main
 from ingot.clock import RealClock
 from ingot.kube import source as src
 from ingot.kube.source import KubeSource
+from ingot.lab.cluster import until as wait_until
 from speaker.app import SpeakerApp
 from speaker.l2.announcer import GarpSchedule
 from speaker.l2.component import L2Component, L2Options
 from speaker.l2.fencing import Timings
 from speaker.l2.interfaces import IFF_BROADCAST, IFF_UP, LinkInfo
-from speaker.l2.wire import FakeWire
+from speaker.l2.wire import FakeSegment
 
 NS = "metallb-system"
 NODES = ("n1", "n2", "n3")
@@ -44,30 +44,8 @@ FAST = Timings(
 )
 
 
-@dataclass
-class BusWire(FakeWire):
-    """A FakeWire on a shared in-memory segment: heartbeats reach the other speakers."""
-
-    node: str = ""
-    segment: dict[str, BusWire] = field(default_factory=dict)
-
-    def send(self, ifname: str, frame: bytes) -> None:
-        super().send(ifname, frame)
-        if self.node not in self.segment:
-            return
-        loop = asyncio.get_running_loop()
-        for name, w in self.segment.items():
-            if name != self.node and ifname in w.handlers:
-                loop.call_soon(_deliver, w, ifname, frame)
-
-
-def _deliver(w: FakeWire, ifname: str, frame: bytes) -> None:
-    if ifname in w.handlers:
-        w.inject(ifname, frame)
-
-
 def start_speaker(
-    apiserver: Any, node: str, idx: int, segment: dict[str, BusWire]
+    apiserver: Any, node: str, idx: int, segment: FakeSegment
 ) -> tuple[L2Component, asyncio.Task[None]]:
     source = KubeSource(apiserver.api_client(), request_timeout_s=2.0)
     links = [LinkInfo("eth0", 2, bytes((2, 0, 0, 0, 0, idx)), IFF_UP | IFF_BROADCAST, True)]
@@ -79,23 +57,13 @@ def start_speaker(
             schedule=GarpSchedule(burst_count=1, burst_interval_s=0.1, refresh_interval_s=0),
             heartbeat_key=b"test-key",
         ),
-        wire=segment.setdefault(node, BusWire(node=node, segment=segment)),
+        wire=segment.connect(node),
         clock=RealClock(),
         source=source,
         link_scanner=lambda: list(links),
     )
     app = SpeakerApp(components=[comp], source=source, namespace=NS)
     return comp, asyncio.get_running_loop().create_task(app.run())
-
-
-async def wait_until(pred: Any, timeout_s: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.02)
-    return bool(pred())
 
 
 async def cli(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> tuple[int, Any]:
@@ -130,7 +98,7 @@ async def test_status_and_explain_match_the_live_system(apiserver, kube_client, 
     h = KubeHarness(kube_client, audit=lambda: list(apiserver.audit))
     tasks: dict[str, asyncio.Task[None]] = {}
     comps: dict[str, L2Component] = {}
-    segment: dict[str, BusWire] = {}
+    segment = FakeSegment()
     try:
         h.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
         h.apply(*(node(n) for n in NODES))
@@ -198,7 +166,7 @@ async def test_status_and_explain_match_the_live_system(apiserver, kube_client, 
         )
 
         # the owner dies without a word: its Lease expires, a peer fences it, another node owns
-        segment.pop(owner).handlers.clear()  # no more frames in or out
+        segment.wires.pop(owner).handlers.clear()  # no more frames in or out
         tasks[owner].cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await tasks[owner]

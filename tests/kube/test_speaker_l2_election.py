@@ -1,6 +1,6 @@
 """Several L2 speakers (one asyncio loop, distinct node names) against ingot.apiserver.
 
-Frames travel over an in-memory segment (``Segment`` of ``FakeWire``s), so heartbeats really
+Frames travel over an in-memory segment (``speaker.l2.wire.FakeSegment``), so heartbeats really
 flow between speakers and a "hard kill" is: cut the node off the segment, then stop its tasks
 without any goodbye (its Lease stays held until someone fences it). A monitor samples every
 speaker's announcer every 5 ms and records any instant with two owners of the IP (I-1).
@@ -19,12 +19,14 @@ from ingot.api import l2 as place
 from ingot.clock import RealClock
 from ingot.kube import source as src
 from ingot.kube.source import KubeSource
+from ingot.lab.cluster import add_lb_service
+from ingot.lab.cluster import until as wait_until
 from speaker.app import SpeakerApp
 from speaker.l2.announcer import GarpSchedule
 from speaker.l2.component import SERVICE_L2_STATUS, L2Component, L2Options, lease_name
 from speaker.l2.fencing import Timings
 from speaker.l2.interfaces import IFF_BROADCAST, IFF_UP, LinkInfo
-from speaker.l2.wire import FakeWire
+from speaker.l2.wire import BusWire, FakeSegment
 
 NS = "ingot-system"
 VIP = "198.51.100.210"
@@ -39,37 +41,6 @@ FAST = Timings(
     handover_delay_s=0.1,
     startup_grace_s=0.3,
 )
-
-
-class Segment:
-    """Delivers every frame sent by one member to all other connected members (next loop turn)."""
-
-    def __init__(self) -> None:
-        self.wires: dict[str, BusWire] = {}
-
-    def deliver(self, sender: str, ifname: str, frame: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        if sender not in self.wires:
-            return
-        for name, w in self.wires.items():
-            if name != sender and ifname in w.handlers:
-                loop.call_soon(_safe_inject, w, ifname, frame)
-
-
-def _safe_inject(w: FakeWire, ifname: str, frame: bytes) -> None:
-    if ifname in w.handlers:
-        w.inject(ifname, frame)
-
-
-@dataclass
-class BusWire(FakeWire):
-    node: str = ""
-    segment: Segment | None = None
-
-    def send(self, ifname: str, frame: bytes) -> None:
-        super().send(ifname, frame)
-        if self.segment is not None:
-            self.segment.deliver(self.node, ifname, frame)
 
 
 class Switchable:
@@ -103,7 +74,7 @@ class Speaker:
 @dataclass
 class Cluster:
     apiserver: object
-    segment: Segment = field(default_factory=Segment)
+    segment: FakeSegment = field(default_factory=FakeSegment)
     speakers: dict[str, Speaker] = field(default_factory=dict)
     double_owner_samples: int = 0
     samples: int = 0
@@ -171,16 +142,6 @@ async def hard_kill(cluster: Cluster, node: str) -> None:
         await asyncio.wait_for(asyncio.shield(sp.task), 10)
 
 
-async def wait_until(pred, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.01)
-    return bool(pred())
-
-
 def seed(source: src.Source, *, etp: str = "Cluster", endpoint_nodes=("n1",)) -> None:
     for ns in (NS, "demo"):
         source.create(
@@ -211,40 +172,12 @@ def seed(source: src.Source, *, etp: str = "Cluster", endpoint_nodes=("n1",)) ->
             src.NODE,
             {"apiVersion": "v1", "kind": "Node", "metadata": {"name": n, "labels": {}}},
         )
-    svc = source.create(
-        src.SERVICE,
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web", "namespace": "demo"},
-            "spec": {
-                "type": "LoadBalancer",
-                "externalTrafficPolicy": etp,
-                "selector": {"app": "web"},
-                "ports": [{"port": 80, "protocol": "TCP"}],
-            },
-        },
-        namespace="demo",
-    )
-    svc["status"] = {"loadBalancer": {"ingress": [{"ip": VIP}]}}
-    source.replace_status(src.SERVICE, svc, namespace="demo")
-    source.create(
-        src.ENDPOINT_SLICE,
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": "web-1",
-                "namespace": "demo",
-                "labels": {"kubernetes.io/service-name": "web"},
-            },
-            "addressType": "IPv4",
-            "endpoints": [
-                {"addresses": [f"10.0.0.{i}"], "nodeName": n, "conditions": {"ready": True}}
-                for i, n in enumerate(endpoint_nodes, 1)
-            ],
-        },
-        namespace="demo",
+    add_lb_service(
+        source,
+        name="web",
+        ip=VIP,
+        endpoint_nodes=endpoint_nodes,
+        external_traffic_policy=etp,
     )
 
 

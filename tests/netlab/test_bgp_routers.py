@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from ingot.api.bgp import (
     ServiceInfo,
     StandardCommunity,
 )
+from ingot.lab.cluster import wait_for_async as wait_for
 from ingot.lab.netns import run
 from ingot.lab.router import fib_next_hops
 from ingot.lab.topology import NODES, Lab
@@ -377,18 +378,6 @@ class Cluster:
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-
-
-async def wait_for(check: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
-    """Poll ``check`` (run in a thread: router CLIs block) until truthy; fail after timeout."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await asyncio.to_thread(check)
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}; last value {last!r}")
 
 
 async def stable_sessions(router: Router) -> dict[str, str]:

@@ -15,16 +15,16 @@ import contextlib
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ingot.apiserver.server import APIServer, read_manifests
 from ingot.kube import source as src
 from ingot.kube.source import KubeSource
+from ingot.lab.cluster import add_lb_service
+from ingot.lab.cluster import wait_for_async as wait_for
 from ingot.lab.netns import run
 from ingot.lab.router import fib_next_hops
 from ingot.lab.topology import NODES, Lab
@@ -107,50 +107,7 @@ def seed(admin: src.Source) -> None:
 
 
 def add_service(admin: src.Source, name: str, ip: str) -> None:
-    svc = admin.create(
-        src.SERVICE,
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name, "namespace": "demo"},
-            "spec": {
-                "type": "LoadBalancer",
-                "selector": {"app": name},
-                "ports": [{"port": 80, "protocol": "TCP"}],
-            },
-        },
-        namespace="demo",
-    )
-    svc["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
-    admin.replace_status(src.SERVICE, svc, namespace="demo")
-    admin.create(
-        src.ENDPOINT_SLICE,
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": f"{name}-1",
-                "namespace": "demo",
-                "labels": {"kubernetes.io/service-name": name},
-            },
-            "addressType": "IPv4",
-            "endpoints": [
-                {"addresses": ["10.0.0.1"], "nodeName": "node2", "conditions": {"ready": True}}
-            ],
-        },
-        namespace="demo",
-    )
-
-
-async def wait_for(check: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await asyncio.to_thread(check)
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}; last {last!r}")
+    add_lb_service(admin, name=name, ip=ip, app=name, endpoint_nodes=("node2",))
 
 
 @pytest.fixture

@@ -117,6 +117,7 @@ def objects() -> list[dict[str, Any]]:
 
 def seed(admin: Any) -> None:
     from ingot.kube import source as src
+    from ingot.lab.cluster import add_lb_service
 
     kinds = {
         "Namespace": src.NAMESPACE,
@@ -127,40 +128,7 @@ def seed(admin: Any) -> None:
     for obj in objects():
         admin.create(kinds[obj["kind"]], obj, namespace=obj["metadata"].get("namespace"))
     for name, ip, fam in (("web4", VIP4, "IPv4"), ("web6", VIP6, "IPv6")):
-        svc = admin.create(
-            src.SERVICE,
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": name, "namespace": "demo"},
-                "spec": {
-                    "type": "LoadBalancer",
-                    "selector": {"app": "web"},
-                    "ports": [{"port": 80, "protocol": "TCP"}],
-                },
-            },
-            namespace="demo",
-        )
-        svc["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
-        admin.replace_status(src.SERVICE, svc, namespace="demo")
-        admin.create(
-            src.ENDPOINT_SLICE,
-            {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {
-                    "name": f"{name}-1",
-                    "namespace": "demo",
-                    "labels": {"kubernetes.io/service-name": name},
-                },
-                "addressType": fam,
-                "endpoints": [
-                    {"addresses": ["10.0.0.1"], "nodeName": n, "conditions": {"ready": True}}
-                    for n in NODES
-                ],
-            },
-            namespace="demo",
-        )
+        add_lb_service(admin, name=name, ip=ip, family=fam, endpoint_nodes=NODES)
 
 
 def ranked(ip: str) -> list[str]:
