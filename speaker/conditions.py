@@ -1,4 +1,6 @@
-"""The speaker's Service condition ``ingot.io/Announced``, shared by the L2 and BGP components.
+"""What the speaker writes about Services: the ``ingot.io/Announced`` condition and Events.
+
+Shared by the L2 and BGP components.
 
 ``ServiceStatus.conditions`` is a list-map keyed by ``type`` (strategic-merge
 ``patchMergeKey: type``), so each writer sends only its own condition as a strategic merge
@@ -14,18 +16,15 @@ BGP-only) and ``ingot.api.bgp.service_condition`` (BGP's reporter node). See doc
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from ingot.clock import Clock
 from ingot.kube import source as src
+from ingot.kube.events import format_time
 
 ANNOUNCED = "ingot.io/Announced"
-
-
-def _now(clock: Clock) -> str:
-    return dt.datetime.fromtimestamp(clock.wall(), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+COMPONENT = "ingot-speaker"
 
 
 def service_key(svc: Mapping[str, Any]) -> str:
@@ -40,6 +39,43 @@ def find(svc: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
         if isinstance(c, Mapping) and c.get("type") == ctype:
             return c
     return None
+
+
+def service_event(
+    svc: Mapping[str, Any], *, reason: str, message: str, etype: str, node: str, clock: Clock
+) -> dict[str, Any]:
+    """A core v1 Event about a raw Service from this node's speaker (``count`` 1).
+
+    The name is ``<service>.<wall time in µs, hex>`` (unique per call); timestamps are whole
+    seconds. The callers decide when an event is news (L2: per ownership change; BGP: each time
+    the node starts announcing the Service), as MetalLB's ``nodeAssigned``.
+    """
+    meta = svc.get("metadata") or {}
+    now = format_time(clock.wall())
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{meta.get('name')}.{int(clock.wall() * 1e6):x}",
+            "namespace": meta.get("namespace"),
+        },
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+        },
+        "reason": reason,
+        "message": message,
+        "type": etype,
+        "source": {"component": COMPONENT, "host": node},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "reportingComponent": COMPONENT,
+        "reportingInstance": node,
+    }
 
 
 class ConditionWriter:
@@ -73,7 +109,7 @@ class ConditionWriter:
             self._sent[key] = want
             return
         meta = svc.get("metadata") or {}
-        since = _now(self.clock)
+        since = format_time(self.clock.wall())
         if now is not None and now.get("status") == status and now.get("lastTransitionTime"):
             since = str(now["lastTransitionTime"])  # same status: no transition
         cond = {

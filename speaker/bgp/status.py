@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping
@@ -40,7 +39,7 @@ SERVICE_BGP_STATUS = src.Kind(
     src.METALLB_GROUP, "v1beta1", "servicebgpstatuses", "ServiceBGPStatus", has_status=True
 )
 CONDITION = conditions.ANNOUNCED
-COMPONENT = "ingot-speaker"
+COMPONENT = conditions.COMPONENT
 
 
 def status_name(service_key: str, node: str) -> str:
@@ -49,10 +48,6 @@ def status_name(service_key: str, node: str) -> str:
     digest = hashlib.sha256(f"{service_key}#{node}".encode()).hexdigest()[:8]
     base = re.sub(r"[^a-z0-9-]", "-", f"bgp-{ns}-{name}-{node}".lower())[:200].strip("-")
     return f"{base}-{digest}"
-
-
-def _now(clock: Clock) -> str:
-    return dt.datetime.fromtimestamp(clock.wall(), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class BgpStatusWriter:
@@ -211,31 +206,9 @@ class BgpStatusWriter:
 
     async def _event(self, svc: Mapping[str, Any], reason: str, message: str) -> None:
         meta = svc.get("metadata") or {}
-        now = _now(self.clock)
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "name": f"{meta.get('name')}.{int(self.clock.wall() * 1e6):x}",
-                "namespace": meta.get("namespace"),
-            },
-            "involvedObject": {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "name": meta.get("name"),
-                "namespace": meta.get("namespace"),
-                "uid": meta.get("uid"),
-            },
-            "reason": reason,
-            "message": message,
-            "type": "Normal",
-            "source": {"component": COMPONENT, "host": self.node},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "reportingComponent": COMPONENT,
-            "reportingInstance": self.node,
-        }
+        body = conditions.service_event(
+            svc, reason=reason, message=message, etype="Normal", node=self.node, clock=self.clock
+        )
         await asyncio.to_thread(
             self.source.create, src.EVENT, body, namespace=meta.get("namespace")
         )

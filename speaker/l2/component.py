@@ -60,7 +60,7 @@ SERVICE_L2_STATUS = src.Kind(
 LEASE_LABEL = "ingot.io/speaker-lease"
 LEASE_PREFIX = "ingot-speaker-"
 CONDITION = conditions.ANNOUNCED
-COMPONENT = "ingot-speaker"
+COMPONENT = conditions.COMPONENT
 
 
 def lease_name(node: str) -> str:
@@ -797,31 +797,9 @@ class L2Component:
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         if self._events_sent.get((key, reason)) == message:
             return
-        now = _rfc3339_micro(self._clock.wall())
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "name": f"{meta.get('name')}.{int(self._clock.wall() * 1e6):x}",
-                "namespace": meta.get("namespace"),
-            },
-            "involvedObject": {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "name": meta.get("name"),
-                "namespace": meta.get("namespace"),
-                "uid": meta.get("uid"),
-            },
-            "reason": reason,
-            "message": message,
-            "type": etype,
-            "source": {"component": COMPONENT, "host": self.opt.node},
-            "firstTimestamp": now[:19] + "Z",
-            "lastTimestamp": now[:19] + "Z",
-            "count": 1,
-            "reportingComponent": COMPONENT,
-            "reportingInstance": self.opt.node,
-        }
+        body = conditions.service_event(
+            svc, reason=reason, message=message, etype=etype, node=self.opt.node, clock=self._clock
+        )
         await asyncio.to_thread(
             self._source.create, src.EVENT, body, namespace=meta.get("namespace")
         )
