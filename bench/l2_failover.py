@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ingot.lab.netns import Topology, run  # noqa: E402
+from ingot.lab.sniff import answer_frames, double_answer_overlap_s  # noqa: E402
 
 NODES = {"n1": 11, "n2": 12, "n3": 13}
 VIP4 = "198.51.100.200"
@@ -273,45 +274,9 @@ def wait(pred: Any, timeout_s: float, step_s: float = 0.05) -> bool:
     return False
 
 
-def double_answer_overlap_s(frames: list[tuple[float, str]], *, window_s: float = 1.0) -> float:
-    """Longest time two MACs answered for one IP at once.
-
-    At each change of answering MAC (A -> B at ``t0``), a later frame from A (at ``ta``) counts
-    as a double answer only if B answers again after it (within ``window_s``): A and B were then
-    both active from ``t0`` to ``ta``. A clean handover back (A .. B .. A, B silent) is not one.
-    """
-    fr = sorted(frames)
-    worst = 0.0
-    for k in range(1, len(fr)):
-        a, b = fr[k - 1][1], fr[k][1]
-        if a == b:
-            continue
-        t0 = fr[k][0]
-        for j in range(k + 1, len(fr)):
-            tj, mj = fr[j]
-            if tj - t0 > window_s:
-                break
-            if mj == a and any(m == b and 0 <= t - tj <= window_s for t, m in fr[j + 1 :]):
-                worst = max(worst, tj - t0)
-    return worst
-
-
-def overlaps(pcap: Path) -> dict[str, float]:
-    from scapy.layers.inet6 import ICMPv6ND_NA
-    from scapy.layers.l2 import ARP, Ether
-    from scapy.utils import rdpcap
-
-    frames: dict[str, list[tuple[float, str, str]]] = {VIP4: [], VIP6: []}
-    for pkt in rdpcap(str(pcap)):
-        if ARP in pkt and pkt[ARP].psrc == VIP4 and (pkt[ARP].op == 2 or pkt[ARP].pdst == VIP4):
-            kind = f"arp-op{pkt[ARP].op}-to-{pkt[Ether].dst}"
-            frames[VIP4].append((float(pkt.time), pkt[Ether].src, kind))
-        elif ICMPv6ND_NA in pkt and pkt[ICMPv6ND_NA].tgt == VIP6:
-            kind = f"na-S{pkt[ICMPv6ND_NA].S}-to-{pkt[Ether].dst}"
-            frames[VIP6].append((float(pkt.time), pkt[Ether].src, kind))
+def overlaps(pcap: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for ip, fr in frames.items():
-        fr.sort()
+    for ip, fr in answer_frames(pcap, ipv4=VIP4, ipv6=VIP6).items():
         worst = double_answer_overlap_s([(t, m) for t, m, _ in fr])
         changes = sum(1 for k in range(1, len(fr)) if fr[k][1] != fr[k - 1][1])
         out[ip] = {"max_s": round(worst, 4), "answer_frames": len(fr), "owner_changes": changes}

@@ -30,6 +30,7 @@ import pytest
 
 from ingot.api import l2 as place
 from ingot.lab.netns import Topology, run
+from ingot.lab.sniff import answer_frames, double_answer_overlap_s
 
 REPO = Path(__file__).resolve().parents[2]
 NODES = {"n1": 11, "n2": 12, "n3": 13}
@@ -225,42 +226,8 @@ def start_sniffer(lab: dict[str, Any]) -> tuple[subprocess.Popen[bytes], Path]:
 
 def answers(pcap: Path) -> dict[str, list[tuple[float, str]]]:
     """(time, source MAC) of every ARP reply/GARP and NA for each VIP in the capture."""
-    from scapy.layers.inet6 import ICMPv6ND_NA
-    from scapy.layers.l2 import ARP, Ether
-    from scapy.utils import rdpcap
-
-    out: dict[str, list[tuple[float, str]]] = {VIP4: [], VIP6: []}
-    for pkt in rdpcap(str(pcap)):
-        if ARP in pkt and pkt[ARP].psrc == VIP4 and pkt[ARP].op in (1, 2):
-            if pkt[ARP].op == 1 and pkt[ARP].pdst != VIP4:
-                continue  # a request *from* the VIP would be the kernel (arp_announce)
-            out[VIP4].append((float(pkt.time), pkt[Ether].src))
-        elif ICMPv6ND_NA in pkt and pkt[ICMPv6ND_NA].tgt == VIP6:
-            out[VIP6].append((float(pkt.time), pkt[Ether].src))
-    return out
-
-
-def double_answer_overlap_s(frames: list[tuple[float, str]], *, window_s: float = 1.0) -> float:
-    """Longest time two MACs answered for one IP at once.
-
-    At each change of answering MAC (A -> B at ``t0``), a later frame from A (at ``ta``) counts
-    as a double answer only if B answers again after it (within ``window_s``): A and B were then
-    both active from ``t0`` to ``ta``. A clean handover back (A .. B .. A, B silent) is not one.
-    """
-    fr = sorted(frames)
-    worst = 0.0
-    for k in range(1, len(fr)):
-        a, b = fr[k - 1][1], fr[k][1]
-        if a == b:
-            continue
-        t0 = fr[k][0]
-        for j in range(k + 1, len(fr)):
-            tj, mj = fr[j]
-            if tj - t0 > window_s:
-                break
-            if mj == a and any(m == b and 0 <= t - tj <= window_s for t, m in fr[j + 1 :]):
-                worst = max(worst, tj - t0)
-    return worst
+    frames = answer_frames(pcap, ipv4=VIP4, ipv6=VIP6)
+    return {ip: [(t, m) for t, m, _ in fr] for ip, fr in frames.items()}
 
 
 def neigh_mac(ns: str, ip: str) -> str | None:
