@@ -37,7 +37,8 @@ from ingot.api import services as svc_api
 from ingot.api.compile import CompileResult, compile_config
 from ingot.api.config import Config
 from ingot.api.fielderror import FieldError
-from ingot.cli.snapshot import RawObject, Snapshot, parse_time
+from ingot.cli.snapshot import RawObject, Snapshot
+from ingot.kube.lease import parse_time
 from ipam import decisions
 from ipam.allocator import Allocator
 from ipam.pool import Pool

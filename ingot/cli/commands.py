@@ -65,7 +65,7 @@ class CommandError(Exception):
 
 def load_snapshot(args: Any) -> Snapshot:
     """The snapshot the flags name (recorded files, else the live cluster)."""
-    from ingot.cli.snapshot import parse_time
+    from ingot.kube.lease import parse_time
 
     if args.snapshot:
         try:

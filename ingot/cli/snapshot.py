@@ -14,12 +14,12 @@ missing password key is still reported, but no password is ever held or printed 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ingot.api.compile import KIND_FIELDS, ClusterResources
+from ingot.kube.lease import parse_time as parse_time  # Lease times read as the speaker reads them
 
 RawObject = Mapping[str, Any]
 
@@ -66,16 +66,6 @@ def redact_peer(raw: RawObject) -> dict[str, Any]:
     if isinstance(spec, Mapping) and spec.get("password"):
         out["spec"] = {**spec, "password": REDACTED}
     return out
-
-
-def parse_time(text: object) -> float | None:
-    """RFC 3339 time (``2026-01-01T00:00:00Z``, optional fraction) -> seconds since the epoch."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _meta(raw: RawObject) -> tuple[str, str]:

@@ -65,9 +65,9 @@ def format_micro_time(wall_s: float) -> str:
     return datetime.fromtimestamp(wall_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_time(text: str | None) -> float | None:
-    """Parse an RFC 3339 Time/MicroTime to wall seconds (None if absent or malformed)."""
-    if not text:
+def parse_time(text: object) -> float | None:
+    """Parse an RFC 3339 Time/MicroTime to wall seconds (None if absent, not text or malformed)."""
+    if not isinstance(text, str) or not text:
         return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

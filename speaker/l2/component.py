@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import ipaddress
 import os
@@ -43,6 +42,7 @@ from ingot.api.l2 import MemberState
 from ingot.clock import Clock
 from ingot.kube import source as src
 from ingot.kube.informer import Informer
+from ingot.kube.lease import format_micro_time, parse_time
 from speaker import conditions
 from speaker.app import ClusterState, stop_informers
 from speaker.l2 import fencing, heartbeat
@@ -66,19 +66,6 @@ COMPONENT = conditions.COMPONENT
 def lease_name(node: str) -> str:
     """The Lease of ``node``'s speaker."""
     return f"{LEASE_PREFIX}{node}"
-
-
-def _rfc3339_micro(wall_s: float) -> str:
-    return dt.datetime.fromtimestamp(wall_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(text: object) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def status_name(service_key: str, node: str) -> str:
@@ -490,7 +477,7 @@ class L2Component:
     def _lease_body(
         self, *, transitions: int, acquire: bool, base: dict[str, Any] | None
     ) -> dict[str, Any]:
-        now = _rfc3339_micro(self._clock.wall())
+        now = format_micro_time(self._clock.wall())
         spec = dict((base or {}).get("spec") or {})
         spec.update(
             holderIdentity=self.opt.node,
@@ -577,7 +564,7 @@ class L2Component:
                     namespace=self.opt.namespace,
                 )
                 spec = raw.get("spec") or {}
-                renewed = _parse_time(spec.get("renewTime"))
+                renewed = parse_time(spec.get("renewTime"))
                 fresh = renewed is not None and time.time() - renewed < t.lease_duration_s
                 if spec.get("holderIdentity") != self.opt.node or not fresh:
                     self._healthy_since_s = self._clock.now()
