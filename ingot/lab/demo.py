@@ -24,6 +24,7 @@ import functools
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,6 +48,11 @@ from ingot.lab.topology import NODES, Lab
 REPO = Path(__file__).resolve().parents[2]
 API_PORT = 6443
 NAMESPACE = "ingot-system"
+#: The client requests the VIP every PROBE_INTERVAL_MS and gives up on one after
+#: PROBE_TIMEOUT_MS: the measured outage is exact to about their sum (a failed request costs
+#: its timeout).
+PROBE_INTERVAL_MS = 10
+PROBE_TIMEOUT_MS = 50
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Report:
     services: list[dict[str, Any]] = field(default_factory=list)
     failover: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -239,6 +246,10 @@ class Demo:
                     str(self.kubeconfig),
                     "--namespace",
                     NAMESPACE,
+                    "--bgp-runtime-dir",
+                    str(self.run_dir / f"bgp-{h.role}"),
+                    "--metrics-port",
+                    "0",
                 ],
             )
         self.out("controller, 3 speakers and 3 backends started")
@@ -414,7 +425,9 @@ class Demo:
                 "--url",
                 probes.url_for(ip),
                 "--interval-ms",
-                "20",
+                str(PROBE_INTERVAL_MS),
+                "--timeout-ms",
+                str(PROBE_TIMEOUT_MS),
                 "--duration-s",
                 str(watch_s),
             ],
@@ -434,16 +447,51 @@ class Demo:
             ip=ip,
             killed=victim,
             completed=bool(result["node_after"]) and result["node_after"] != victim,
+            resolution_s=(PROBE_INTERVAL_MS + PROBE_TIMEOUT_MS) / 1000,
         )
         self.report.failover = result
         self.out(
             f"failover: traffic to {ip} moved {result['node_before']} -> {result['node_after']}; "
-            f"outage {result['outage_s']} s, {result['failed_requests']} failed requests"
+            f"outage {result['outage_s']} s (to within {result['resolution_s']} s), "
+            f"{result['failed_requests']} failed requests"
         )
 
-    def run(self, *, failover: bool = True) -> Report:
-        """Run every step; always remove what it made (unless ``keep``)."""
+    def record_state(self, kind: str) -> None:
+        """Note this lab in :data:`STATE_DIR` so ``ingot lab down`` can always remove it."""
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(
+            json.dumps(
+                {
+                    "kind": kind,
+                    "prefix": self.lab.topo.prefix,
+                    "run_dir": str(self.run_dir),
+                    "kubeconfig": str(self.kubeconfig),
+                    "pid": os.getpid(),
+                }
+            )
+        )
+
+    @property
+    def state_file(self) -> Path:
+        """This lab's record in :data:`STATE_DIR`."""
+        return STATE_DIR / f"{self.lab.topo.prefix}.json"
+
+    def close(self) -> None:
+        """Remove everything the lab made; further SIGINT/SIGTERM are ignored meanwhile."""
+        with _signals_ignored():
+            remove_lab(self.lab.topo.prefix, self.lab.topo)
+            if self.report.ok:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def run(self, *, failover: bool = True, kind: str = "demo") -> Report:
+        """Run every step; always remove what it made (unless ``keep``), also when interrupted.
+
+        SIGINT and SIGTERM interrupt the run once; cleanup then runs with both ignored, so a
+        second signal cannot leave namespaces or daemons behind.
+        """
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            self.record_state(kind)
             self.start_network()
             self.start_apiserver()
             self.seed_cluster()
@@ -455,23 +503,74 @@ class Demo:
         except (TimeoutError, subprocess.CalledProcessError, OSError, RuntimeError) as exc:
             self.report.errors.append(f"{type(exc).__name__}: {exc}")
             self.out(f"demo failed: {exc} (logs in {self.run_dir})")
+        except KeyboardInterrupt:
+            self.report.errors.append("interrupted")
+            self.report.interrupted = True
+            self.out("interrupted: removing the lab")
         finally:
-            if not self.keep:
-                self.lab.topo.close()
+            if not self.keep or self.report.interrupted:
+                self.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return self.report
 
 
-STATE = Path("/run/ingot-lab/state.json")
+STATE_DIR = Path("/run/ingot-lab")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """First SIGINT/SIGTERM: ignore any further ones, then interrupt the run."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def remove_lab(prefix: str, topo: Topology | None = None) -> list[str]:
+    """Stop every process of lab ``prefix`` and delete its namespaces; return their names.
+
+    Namespaces are found by name (``<prefix>-*``), so a lab interrupted half-way is removed too.
+    """
+    topo = topo or Topology(prefix=prefix)
+    listed = run(["ip", "netns", "list"], check=False).stdout.split("\n")
+    names = [line.split()[0] for line in listed if line.startswith(f"{prefix}-")]
+    topo.namespaces = list(dict.fromkeys([*topo.namespaces, *names]))
+    removed = list(topo.namespaces)
+    topo.close()
+    (STATE_DIR / f"{prefix}.json").unlink(missing_ok=True)
+    return removed
+
+
+def _labs(kind: str | None = None) -> list[dict[str, Any]]:
+    out = []
+    for f in sorted(STATE_DIR.glob("*.json")) if STATE_DIR.is_dir() else []:
+        try:
+            state = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if kind is None or state.get("kind") == kind:
+            out.append(state)
+    return out
 
 
 def up(*, output: str) -> int:
     """``ingot lab up``: build the lab, start everything, apply the examples and leave it running.
 
-    Writes :data:`STATE` so that ``ingot lab down`` can remove it. Returns 0 when every Service
-    is reachable, 1 otherwise (the lab is removed again on failure), 2 when a lab is already up.
+    Records the lab in :data:`STATE_DIR` so that ``ingot lab down`` can remove it. Returns 0
+    when every Service is reachable, 1 otherwise (the lab is removed again on failure), 2 when
+    a lab is already up, 130 when interrupted.
     """
-    if STATE.exists():
-        print(f"a lab is already up ({STATE}); run: ingot lab down", file=sys.stderr)
+    if _labs("up"):
+        print(f"a lab is already up ({STATE_DIR}); run: ingot lab down", file=sys.stderr)
         return 2
     quiet = output == "json"
     demo = Demo(
@@ -479,31 +578,24 @@ def up(*, output: str) -> int:
         out=(lambda s: print(s, file=sys.stderr)) if quiet else print,
         keep=True,
     )
-    report = demo.run(failover=False)
+    report = demo.run(failover=False, kind="up")
+    if report.interrupted:
+        return 130
     report.failover = {"completed": True, "skipped": "ingot lab up does no failover"}
     if not report.ok:
-        demo.lab.topo.close()
-    else:
-        STATE.parent.mkdir(parents=True, exist_ok=True)
-        STATE.write_text(
-            json.dumps(
-                {
-                    "prefix": demo.lab.topo.prefix,
-                    "namespaces": demo.lab.topo.namespaces,
-                    "run_dir": str(demo.run_dir),
-                    "kubeconfig": str(demo.kubeconfig),
-                }
-            )
-        )
+        demo.close()
     if quiet:
         print(json.dumps(report.to_json(), indent=2))
     elif report.ok:
         cp = demo.lab.ns("cp")
+        kc = demo.kubeconfig
         print(
             f"lab is up. The API server is reachable only inside the lab, e.g.:\n"
-            f"  ip netns exec {cp} kubectl --kubeconfig {demo.kubeconfig} get svc -A\n"
+            f"  ip netns exec {cp} kubectl --kubeconfig {kc} get svc -A\n"
             f"  ip netns exec {cp} {sys.executable} -m ingot.cli.main status "
-            f"--kubeconfig {demo.kubeconfig}\n"
+            f"--kubeconfig {kc} -n {NAMESPACE}\n"
+            f"  ip netns exec {cp} {sys.executable} -m ingot.cli.main explain service demo/web "
+            f"--kubeconfig {kc} -n {NAMESPACE}\n"
             f"logs: {demo.run_dir}; remove it with: ingot lab down"
         )
     else:
@@ -512,22 +604,28 @@ def up(*, output: str) -> int:
 
 
 def down() -> int:
-    """``ingot lab down``: stop every process in the lab's namespaces and delete them."""
-    if not STATE.exists():
+    """``ingot lab down``: remove every lab recorded in :data:`STATE_DIR` (up, or interrupted)."""
+    labs = _labs()
+    if not labs:
         print("no lab is up", file=sys.stderr)
         return 0
-    state = json.loads(STATE.read_text())
-    topo = Topology(prefix=state["prefix"], namespaces=list(state["namespaces"]))
-    topo.close()
-    STATE.unlink()
-    print(f"lab {state['prefix']} removed")
+    for state in labs:
+        pid = state.get("pid")
+        if state.get("kind") != "up" and pid and Path(f"/proc/{pid}").exists():
+            continue  # a demo still running removes its own lab
+        removed = remove_lab(str(state["prefix"]))
+        run_dir = str(state.get("run_dir", ""))
+        if run_dir.startswith(tempfile.gettempdir() + "/ingot-lab-"):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        print(f"lab {state['prefix']} removed ({len(removed)} namespaces)")
     return 0
 
 
 def main(*, output: str, keep: bool = False) -> int:
     """Run the demo; print as it goes (text) or one JSON document (``output == "json"``).
 
-    Returns 0 when every Service was reachable and the failover completed, else 1.
+    Returns 0 when every Service was reachable and the failover completed, 1 otherwise, 130
+    when interrupted (the lab is removed in every case unless ``keep``).
     """
     if os.geteuid() != 0:
         print(
@@ -541,13 +639,13 @@ def main(*, output: str, keep: bool = False) -> int:
         out=(lambda s: print(s, file=sys.stderr)) if quiet else print,
         keep=keep,
     )
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        report = demo.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    report = demo.run()
     if quiet:
         print(json.dumps(report.to_json(), indent=2))
+    elif report.interrupted:
+        print("demo interrupted; the lab was removed")
     else:
         print("demo " + ("succeeded" if report.ok else "FAILED: " + "; ".join(report.errors)))
+    if report.interrupted:
+        return 130
     return 0 if report.ok else 1
