@@ -207,6 +207,18 @@ async def cluster(apiserver):
             await hard_kill(c, node)
 
 
+def edit(admin, kind, name, mutate, *, namespace=None, attempts=10):
+    """Read-modify-write as ``kubectl edit`` does: retry on 409 (the speakers write status)."""
+    for _ in range(attempts):
+        obj = admin.get(kind, name, namespace=namespace)
+        mutate(obj)
+        try:
+            return admin.replace(kind, obj, namespace=namespace)
+        except errors.Conflict:
+            continue
+    raise AssertionError(f"{kind.kind} {name}: still conflicting after {attempts} attempts")
+
+
 async def test_one_owner_then_hard_kill_fences_and_moves(cluster):
     c, admin = cluster
     for n in NODES:
@@ -271,14 +283,21 @@ async def test_exclude_label_and_endpoint_moves(cluster):
         start(c, n)
     order = expected_order()
     assert await wait_until(lambda: c.owners() == [order[0]], 20)
-    node = admin.get(src.NODE, order[0])
-    node["metadata"]["labels"][place.EXCLUDE_LB_LABEL] = ""
-    admin.replace(src.NODE, node)
+    edit(
+        admin,
+        src.NODE,
+        order[0],
+        lambda node: node["metadata"]["labels"].__setitem__(place.EXCLUDE_LB_LABEL, ""),
+    )
     assert await wait_until(lambda: c.owners() == [order[1]], 5), c.owners()
     # ETP Local with the only endpoint on the third-ranked node
-    svc = admin.get(src.SERVICE, "web", namespace="demo")
-    svc["spec"]["externalTrafficPolicy"] = "Local"
-    admin.replace(src.SERVICE, svc, namespace="demo")
+    edit(
+        admin,
+        src.SERVICE,
+        "web",
+        lambda svc: svc["spec"].__setitem__("externalTrafficPolicy", "Local"),
+        namespace="demo",
+    )
     sl = admin.get(src.ENDPOINT_SLICE, "web-1", namespace="demo")
     sl["endpoints"] = [
         {"addresses": ["10.0.0.9"], "nodeName": order[2], "conditions": {"ready": True}}
@@ -322,9 +341,13 @@ async def test_c19_owner_isolated_from_api_and_peers_stops_and_recovers(cluster)
     """C19 (ETP Local, single endpoint): the owner loses API and segment; it stops (cannot prove
     ownership), nobody else may announce; when connectivity returns it announces again."""
     c, admin = cluster
-    svc = admin.get(src.SERVICE, "web", namespace="demo")
-    svc["spec"]["externalTrafficPolicy"] = "Local"
-    admin.replace(src.SERVICE, svc, namespace="demo")
+    edit(
+        admin,
+        src.SERVICE,
+        "web",
+        lambda svc: svc["spec"].__setitem__("externalTrafficPolicy", "Local"),
+        namespace="demo",
+    )
     order = expected_order()
     sl = admin.get(src.ENDPOINT_SLICE, "web-1", namespace="demo")
     sl["endpoints"][0]["nodeName"] = order[0]
