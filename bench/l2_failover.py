@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
-import ctypes
 import ipaddress
 import json
 import os
@@ -46,6 +44,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ingot.lab.l2lab import L2Lab, mac  # noqa: E402
 from ingot.lab.netns import Topology, run  # noqa: E402
 from ingot.lab.sniff import answer_frames, double_answer_overlap_s  # noqa: E402
 
@@ -60,10 +59,6 @@ def _status_kind() -> Any:
     from speaker.l2.component import SERVICE_L2_STATUS
 
     return SERVICE_L2_STATUS
-
-
-def mac(host: int) -> str:
-    return f"02:00:00:00:00:{host:02x}"
 
 
 MAC_NODE = {mac(h): n for n, h in NODES.items()}
@@ -93,38 +88,6 @@ def summary(xs: list[float]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # netns failover phase
-
-
-def _enter_netns(name: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, 0x40000000) != 0:
-            raise OSError(ctypes.get_errno(), "setns failed")
-    finally:
-        os.close(fd)
-
-
-def build(topo: Topology) -> dict[str, str]:
-    br = topo.add_bridge("br")
-    mgmt = topo.add_bridge("mgmt")
-    names = {"br": br, "api": topo.add_namespace("api")}
-    topo.connect(names["api"], mgmt, addresses=["203.0.113.1/24"])
-    for role, host in {**NODES, "client": 100}.items():
-        ns = topo.add_namespace(role)
-        names[role] = ns
-        topo.connect(
-            ns, br, addresses=[f"198.51.100.{host}/24", f"2001:db8:1::{host}/64"], mac=mac(host)
-        )
-        run(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"], ns=ns)
-        if role in NODES:
-            topo.connect(ns, mgmt, ifname="eth1", addresses=[f"203.0.113.{host}/24"])
-            run(["ip", "addr", "add", f"{VIP4}/32", "dev", "lo"], ns=ns)
-            run(["ip", "-6", "addr", "add", f"{VIP6}/128", "dev", "lo"], ns=ns)
-            for key in ("all", "eth0"):
-                run(["sysctl", "-qw", f"net.ipv4.conf.{key}.arp_ignore=1"], ns=ns)
-                run(["sysctl", "-qw", f"net.ipv4.conf.{key}.arp_announce=2"], ns=ns)
-    return names
 
 
 def seed(admin: Any, services: list[tuple[str, str, str]], nodes: list[str]) -> None:
@@ -161,69 +124,26 @@ def seed(admin: Any, services: list[tuple[str, str, str]], nodes: list[str]) -> 
         add_lb_service(admin, name=name, ip=ip, family=fam, endpoint_nodes=nodes)
 
 
-class Lab:
-    def __init__(self, topo: Topology, tmp: Path) -> None:
-        from ingot.apiserver.server import APIServer
-        from ingot.kube.source import KubeSource
+class Lab(L2Lab):
+    """The shared L2 lab (``ingot.lab.l2lab``) seeded with web4/web6 on every node."""
 
-        self.topo, self.tmp = topo, tmp
-        self.ns = build(topo)
-        self.api = concurrent.futures.ThreadPoolExecutor(
-            1, initializer=_enter_netns, initargs=(self.ns["api"],)
+    def __init__(self, topo: Topology, tmp: Path) -> None:
+        services = [("web4", VIP4, "IPv4"), ("web6", VIP6, "IPv6")]
+        super().__init__(
+            topo,
+            tmp,
+            nodes=NODES,
+            vip4=VIP4,
+            vip6=VIP6,
+            namespace=NS,
+            seed=lambda admin: seed(admin, services, list(NODES)),
         )
-        self.srv = APIServer(host="203.0.113.1", port=6443)
-        self.call(self.srv.start)
-        for path in sorted((REPO / "charts" / "ingot" / "crds").glob("*.yaml")):
-            self.call(self.srv.load_manifests, path)
-        self.kubeconfig = tmp / "kubeconfig"
-        self.call(self.srv.write_kubeconfig, self.kubeconfig)
-        self.admin = KubeSource(self.call(self.srv.api_client))
-        self.call(seed, self.admin, [("web4", VIP4, "IPv4"), ("web6", VIP6, "IPv6")], list(NODES))
-        self.key = tmp / "hb.key"
-        self.key.write_bytes(os.urandom(32).hex().encode())
-        self.speakers: dict[str, subprocess.Popen[bytes]] = {}
 
     def call(self, fn: Any, *a: Any, **kw: Any) -> Any:
-        return self.api.submit(fn, *a, **kw).result(timeout=60)
+        return self.api(fn, *a, **kw)
 
-    def start_speaker(self, node: str) -> None:
-        with open(self.tmp / f"{node}.log", "ab") as log:
-            self.speakers[node] = self.topo.spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "speaker",
-                    "--node-name",
-                    node,
-                    "--kubeconfig",
-                    str(self.kubeconfig),
-                    "--namespace",
-                    NS,
-                    "--exclude-interface",
-                    "^lo$",
-                    "--exclude-interface",
-                    "^eth1$",
-                    "--heartbeat-key-file",
-                    str(self.key),
-                    "--metrics-port",
-                    "0",
-                    "--hold-down",
-                    str(HOLD_DOWN_S),
-                ],
-                ns=self.ns[node],
-                stdout=log.fileno(),
-                stderr=log.fileno(),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    def close(self) -> None:
-        for proc in self.topo.processes:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=5)
-        with contextlib.suppress(Exception):
-            self.call(self.srv.stop)
-        self.api.shutdown(wait=True)
+    def start_speaker(self, node: str) -> subprocess.Popen[bytes]:  # type: ignore[override]
+        return super().start_speaker(node, hold_down_s=HOLD_DOWN_S)
 
 
 REPLY_RE = re.compile(

@@ -14,12 +14,9 @@ that no two MACs answered within the same window (beyond the 50 ms handover allo
 
 from __future__ import annotations
 
-import concurrent.futures
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +26,7 @@ from typing import Any
 import pytest
 
 from ingot.api import l2 as place
+from ingot.lab.l2lab import L2Lab, mac
 from ingot.lab.netns import Topology, run
 from ingot.lab.sniff import answer_frames, double_answer_overlap_s
 
@@ -37,60 +35,6 @@ NODES = {"n1": 11, "n2": 12, "n3": 13}
 VIP4 = "198.51.100.200"
 VIP6 = "2001:db8:1::200"
 NS = "ingot-system"
-CLONE_NEWNET = 0x40000000
-
-
-def mac(host: int) -> str:
-    return f"02:00:00:00:00:{host:02x}"
-
-
-def _enter_netns(name: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns failed")
-    finally:
-        os.close(fd)
-
-
-class NetnsThread:
-    """Runs callables in one worker thread that lives in network namespace ``name``."""
-
-    def __init__(self, name: str) -> None:
-        self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, initializer=_enter_netns, initargs=(name,)
-        )
-
-    def __call__(self, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
-        return self.pool.submit(fn, *a, **kw).result(timeout=60)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-
-
-def build(topo: Topology) -> dict[str, str]:
-    br = topo.add_bridge("br")
-    mgmt = topo.add_bridge("mgmt")
-    names = {"br": br}
-    api = topo.add_namespace("api")
-    names["api"] = api
-    topo.connect(api, mgmt, addresses=["203.0.113.1/24"])
-    for role, host in {**NODES, "client": 100}.items():
-        ns = topo.add_namespace(role)
-        names[role] = ns
-        names[f"port-{role}"] = topo.connect(
-            ns, br, addresses=[f"198.51.100.{host}/24", f"2001:db8:1::{host}/64"], mac=mac(host)
-        )
-        run(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"], ns=ns)
-        if role in NODES:
-            topo.connect(ns, mgmt, ifname="eth1", addresses=[f"203.0.113.{host}/24"])
-            run(["ip", "addr", "add", f"{VIP4}/32", "dev", "lo"], ns=ns)
-            run(["ip", "-6", "addr", "add", f"{VIP6}/128", "dev", "lo"], ns=ns)
-            for key in ("all", "eth0"):
-                run(["sysctl", "-qw", f"net.ipv4.conf.{key}.arp_ignore=1"], ns=ns)
-                run(["sysctl", "-qw", f"net.ipv4.conf.{key}.arp_announce=2"], ns=ns)
-    return names
 
 
 def objects() -> list[dict[str, Any]]:
@@ -146,73 +90,25 @@ def ranked(ip: str) -> list[str]:
 
 @pytest.fixture
 def lab() -> Iterator[dict[str, Any]]:
-    from ingot.apiserver.server import APIServer
-    from ingot.kube.source import KubeSource
-
     with tempfile.TemporaryDirectory(prefix="ingot-l2f-") as tmp, Topology() as topo:
-        names = build(topo)
-        api = NetnsThread(names["api"])
-        srv = APIServer(host="203.0.113.1", port=6443)
+        lab = L2Lab(topo, Path(tmp), nodes=NODES, vip4=VIP4, vip6=VIP6, namespace=NS, seed=seed)
         try:
-            api(srv.start)
-            for path in sorted((REPO / "charts" / "ingot" / "crds").glob("*.yaml")):
-                api(srv.load_manifests, path)
-            kubeconfig = Path(tmp) / "kubeconfig"
-            api(srv.write_kubeconfig, kubeconfig)
-            client = api(srv.api_client)
-            admin = KubeSource(client)
-            api(seed, admin)
-            key = Path(tmp) / "hb.key"
-            key.write_bytes(os.urandom(32).hex().encode())
             yield {
                 "topo": topo,
-                "ns": names,
+                "ns": lab.ns,
                 "tmp": Path(tmp),
-                "kubeconfig": kubeconfig,
-                "key": key,
-                "api": api,
-                "admin": admin,
+                "kubeconfig": lab.kubeconfig,
+                "key": lab.key,
+                "api": lab.api,
+                "admin": lab.admin,
+                "lab": lab,
             }
-            api(client.close)
         finally:
-            # speakers first (they talk to the server), then the server
-            for proc in topo.processes:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait(timeout=5)
-            api(srv.stop)
-            api.close()
+            lab.close()  # speakers first (they talk to the server), then the server
 
 
 def start_speaker(lab: dict[str, Any], node: str) -> subprocess.Popen[bytes]:
-    with open(lab["tmp"] / f"{node}.log", "ab") as log:
-        return lab["topo"].spawn(
-            [
-                sys.executable,
-                "-m",
-                "speaker",
-                "--node-name",
-                node,
-                "--kubeconfig",
-                str(lab["kubeconfig"]),
-                "--namespace",
-                NS,
-                "--exclude-interface",
-                "^lo$",
-                "--exclude-interface",
-                "^eth1$",
-                "--heartbeat-key-file",
-                str(lab["key"]),
-                "--metrics-port",
-                "0",
-                "--hold-down",
-                "3",
-            ],
-            ns=lab["ns"][node],
-            stdout=log.fileno(),
-            stderr=log.fileno(),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    return lab["lab"].start_speaker(node, hold_down_s=3)
 
 
 def start_sniffer(lab: dict[str, Any]) -> tuple[subprocess.Popen[bytes], Path]:
