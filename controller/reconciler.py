@@ -202,6 +202,8 @@ class Reconciler:
         self._wall_s = wall_s
         self._submit = submit
         self.config: Any = None
+        #: errors of the last compile when it failed (the last valid config is in force)
+        self.config_errors: tuple[Any, ...] = ()
         self._pools_sig: object = None
         self.pending: set[str] = set()
         self._written: dict[str, tuple[frozenset[str], RawObject]] = {}
@@ -280,10 +282,14 @@ class Reconciler:
         result = self._compile(resources)
         errs = tuple(result.errors)
         self._publish_config(errs)
+        stale_before = self.config_errors
+        self.config_errors = errs if (errs or result.config is None) else ()
+        # Pending Services say whether the configuration is invalid: re-tell them on a change.
+        retell = tuple(sorted(self.pending)) if self.config_errors != stale_before else ()
         if errs or result.config is None:
             self._metrics.set_config_state(loaded=self.config is not None, stale=True)
             log.warning("configuration invalid, keeping the last valid one: %d error(s)", len(errs))
-            return ConfigResult(valid=False)
+            return ConfigResult(valid=False, requeue=retell if self.config is not None else ())
         config = result.config
         pools = dict(config.pools)
         sig = tuple(sorted((name, pools[name]) for name in pools))
@@ -313,7 +319,7 @@ class Reconciler:
         if first:
             return ConfigResult(requeue=self._restore(), changed=True)
         if not affected and sig == old_sig and not ns_changed:
-            return ConfigResult()
+            return ConfigResult(requeue=retell)
         # Pools or namespace labels changed: every LB Service may now fit differently.
         keys = [
             _key(s)
@@ -467,7 +473,7 @@ class Reconciler:
             else:
                 reason = decision.reason
                 code = str(getattr(reason, "code", "AllocationFailed"))
-                outcome = st.Unallocated(code, str(reason.message))
+                outcome = st.Unallocated(code, str(reason.message) + self._stale_note())
         after = self.holds(key)
         freed = bool(set(before) - set(after))
         if after and old_sharing is not None and not isinstance(req, (list, tuple)):
@@ -480,6 +486,17 @@ class Reconciler:
             self.pending.discard(key)
         wrote = self._apply(key, svc, outcome)
         return ServiceResult(freed=freed, pools_changed=before != after, wrote=wrote)
+
+    def _stale_note(self) -> str:
+        """When the configuration is invalid, say so: the user's fix may be waiting on it."""
+        if not self.config_errors:
+            return ""
+        more = len(self.config_errors) - 1
+        also = f" and {more} more" if more else ""
+        return (
+            f" (the current configuration is invalid, the last valid one is in force: "
+            f"{self.config_errors[0]}{also})"
+        )
 
     def _apply(self, key: str, svc: RawObject, outcome: st.Outcome) -> bool:
         """Write our fields if they differ (inline, or handed to ``submit``); then the event.

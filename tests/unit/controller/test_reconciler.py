@@ -646,3 +646,17 @@ def test_e2e_reconsider_when_holder_sharing_changes(h: Harness) -> None:
     )
     assert h.ips("holder") == ["198.51.100.10"]
     assert h.ips("waiter") == ["198.51.100.10"]
+
+
+def test_pending_reason_says_the_configuration_is_invalid(h: Harness) -> None:
+    """A Pending Service whose fix waits on an invalid config is told so (not just "no pool")."""
+    h.apply(service("web"))
+    assert h.events_for("web") == [("AllocationFailed", "no IPAddressPool is configured")]
+    h.apply(pool("bad", "198.51.100.300/32"))
+    cond = h.condition("web")
+    assert cond["reason"] == "NoPools"
+    assert "the current configuration is invalid" in cond["message"]
+    assert "IPAddressPool" in cond["message"]
+    assert "/bad" in cond["message"]
+    h.delete("IPAddressPool", "bad", ns=NS)
+    assert h.condition("web")["message"] == "no IPAddressPool is configured"
