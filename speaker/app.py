@@ -75,14 +75,7 @@ class Component(Protocol):
         ...
 
 
-CONFIG_KINDS = (
-    src.IP_ADDRESS_POOL,
-    src.L2_ADVERTISEMENT,
-    src.BGP_ADVERTISEMENT,
-    src.BGP_PEER,
-    src.BFD_PROFILE,
-    src.COMMUNITY,
-)
+CONFIG_KINDS = src.METALLB_KINDS
 
 
 async def stop_informers(informers: Iterable[Informer], *, timeout_s: float = 2.0) -> None:

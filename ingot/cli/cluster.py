@@ -17,15 +17,9 @@ from ingot import errors
 from ingot.cli.snapshot import Snapshot
 from ingot.kube import source as src
 
-CONFIGURATION_STATE = src.Kind(
-    src.METALLB_GROUP, "v1beta1", "configurationstates", "ConfigurationState", has_status=True
-)
-SERVICE_L2_STATUS = src.Kind(
-    src.METALLB_GROUP, "v1beta1", "servicel2statuses", "ServiceL2Status", has_status=True
-)
-SERVICE_BGP_STATUS = src.Kind(
-    src.METALLB_GROUP, "v1beta1", "servicebgpstatuses", "ServiceBGPStatus", has_status=True
-)
+CONFIGURATION_STATE = src.CONFIGURATION_STATE
+SERVICE_L2_STATUS = src.SERVICE_L2_STATUS
+SERVICE_BGP_STATUS = src.SERVICE_BGP_STATUS
 
 CLUSTER_WIDE = (src.SERVICE, src.ENDPOINT_SLICE, src.NODE, src.NAMESPACE)
 IN_NAMESPACE = (

@@ -131,6 +131,16 @@ BGP_ADVERTISEMENT = Kind(METALLB_GROUP, "v1beta1", "bgpadvertisements", "BGPAdve
 BGP_PEER = Kind(METALLB_GROUP, "v1beta2", "bgppeers", "BGPPeer")
 BFD_PROFILE = Kind(METALLB_GROUP, "v1beta1", "bfdprofiles", "BFDProfile")
 COMMUNITY = Kind(METALLB_GROUP, "v1beta1", "communities", "Community")
+# ... and the status kinds MetalLB 0.14+ reports through (written by ingot's components).
+CONFIGURATION_STATE = Kind(
+    METALLB_GROUP, "v1beta1", "configurationstates", "ConfigurationState", has_status=True
+)
+SERVICE_L2_STATUS = Kind(
+    METALLB_GROUP, "v1beta1", "servicel2statuses", "ServiceL2Status", has_status=True
+)
+SERVICE_BGP_STATUS = Kind(
+    METALLB_GROUP, "v1beta1", "servicebgpstatuses", "ServiceBGPStatus", has_status=True
+)
 
 STATUS_KEEPS_METADATA: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "services"): (),

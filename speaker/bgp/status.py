@@ -35,9 +35,7 @@ from speaker import conditions
 
 log = structlog.get_logger("speaker.bgp")
 
-SERVICE_BGP_STATUS = src.Kind(
-    src.METALLB_GROUP, "v1beta1", "servicebgpstatuses", "ServiceBGPStatus", has_status=True
-)
+SERVICE_BGP_STATUS = src.SERVICE_BGP_STATUS
 CONDITION = conditions.ANNOUNCED
 COMPONENT = conditions.COMPONENT
 

@@ -54,9 +54,7 @@ from speaker.l2.wire import Wire
 
 log = structlog.get_logger("ingot.speaker.l2")
 
-SERVICE_L2_STATUS = src.Kind(
-    src.METALLB_GROUP, "v1beta1", "servicel2statuses", "ServiceL2Status", has_status=True
-)
+SERVICE_L2_STATUS = src.SERVICE_L2_STATUS
 LEASE_LABEL = "ingot.io/speaker-lease"
 LEASE_PREFIX = "ingot-speaker-"
 CONDITION = conditions.ANNOUNCED
