@@ -763,8 +763,8 @@ class L2Component:
         """The reporter (first live member by name) says why nobody announces a Service."""
         me = self.opt.node
         live = sorted(n for n, lv in self.leases.items() if lv.holder == n)
-        if not live or live[0] != me:
-            return
+        if not live or live[0] != me or self._bgp_only(svc):
+            return  # not the reporter, or BGP speaks for this Service
         ips = place.ingress_ips(svc)
         p = self.placements.get(ips[0]) if ips else None
         if p is None or p.owner is not None or p.reason is None:
@@ -790,14 +790,19 @@ class L2Component:
         )
         self._events_sent[(key, reason)] = message
 
+    def _bgp_only(self, svc: Mapping[str, Any]) -> bool:
+        """Whether only BGPAdvertisements apply to the Service (BGP writes its condition)."""
+        cfg = self.state.config
+        if cfg is None:
+            return False
+        pool = place.service_pool(cfg, svc)
+        labels = (svc.get("metadata") or {}).get("labels") or {}
+        return place.announced_condition_owner(cfg, pool=pool, service_labels=labels) == "bgp"
+
     async def _condition(self, svc: dict[str, Any], status: str, reason: str, message: str) -> None:
         assert self._conditions is not None
-        cfg = self.state.config
-        if cfg is not None:
-            pool = place.service_pool(cfg, svc)
-            labels = (svc.get("metadata") or {}).get("labels") or {}
-            if place.announced_condition_owner(cfg, pool=pool, service_labels=labels) != "l2":
-                return  # BGP-only Service: the BGP reporter writes the condition
+        if self._bgp_only(svc):
+            return  # the BGP reporter writes the condition
         await self._conditions.set(svc, status=status, reason=reason, message=message)
 
     # ---- run ------------------------------------------------------------------------------

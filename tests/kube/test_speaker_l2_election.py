@@ -459,3 +459,48 @@ async def test_c14_pool_without_advertisement_is_explained_then_announced(cluste
     )
     assert await wait_until(lambda: c.owners() == [expected_order()[0]], 5), c.owners()
     assert c.double_owner_samples == 0
+
+
+async def test_bgp_only_service_gets_no_l2_condition_or_event(cluster):
+    """One writer of ``ingot.io/Announced`` per Service: a Service only a BGPAdvertisement
+    applies to is BGP's; the L2 reporter neither sets the condition nor says "not announced"."""
+    c, admin = cluster
+
+    def only_zeta(ad: dict) -> None:
+        ad["spec"]["serviceSelectors"] = [{"matchLabels": {"app": "zeta"}}]
+
+    edit(admin, src.L2_ADVERTISEMENT, "l2", only_zeta, namespace=NS)
+    admin.create(
+        src.BGP_ADVERTISEMENT,
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "BGPAdvertisement",
+            "metadata": {"name": "bgp", "namespace": NS},
+            "spec": {"ipAddressPools": ["p"]},
+        },
+        namespace=NS,
+    )
+    # the marker: an L2 Service with no serving endpoint, reported by the same node in the
+    # same status pass as "web" (keys in order: demo/web < demo/zeta)
+    add_lb_service(admin, name="zeta", ip="198.51.100.211", endpoint_nodes=())
+    edit(
+        admin,
+        src.SERVICE,
+        "zeta",
+        lambda s: s["metadata"].setdefault("labels", {}).update(app="zeta"),
+        namespace="demo",
+    )
+    for n in NODES:
+        start(c, n)
+
+    def announced(name: str) -> list[dict]:
+        svc = admin.get(src.SERVICE, name, namespace="demo")
+        conds = (svc.get("status") or {}).get("conditions") or []
+        return [x for x in conds if x["type"] == "ingot.io/Announced"]
+
+    assert await wait_until(lambda: announced("zeta"), 20)
+    assert announced("zeta")[0]["reason"] == "NoServingEndpoint"
+    assert announced("web") == []
+    events = admin.list(src.EVENT, namespace="demo").items
+    assert [e for e in events if e["involvedObject"]["name"] == "web"] == []
+    assert c.owners() == []
