@@ -387,6 +387,12 @@ class Call:
     where: str
 
 
+KUBE_CALLERS = {
+    "lease": ("LeaseElector", "LeaderElector", "fence_lease"),
+    "events": ("EventRecorder",),
+}
+
+
 def _files_to_scan() -> list[tuple[str, Path]]:
     files: list[tuple[str, Path]] = []
     for component in ("controller", "speaker"):
@@ -395,8 +401,10 @@ def _files_to_scan() -> list[tuple[str, Path]]:
                 continue  # in-memory fakes for tests, not API calls
             files.append((component, path))
             text = path.read_text()
-            for module in ("lease", "events"):
-                if f"ingot.kube.{module} import" in text or f"ingot.kube import {module}" in text:
+            # ingot.kube modules that call the API for a component that uses their callers
+            # (not for a helper such as format_time).
+            for module, callers in KUBE_CALLERS.items():
+                if any(re.search(rf"\b{name}\b", text) for name in callers):
                     files.append((component, REPO / "ingot" / "kube" / f"{module}.py"))
     return list(dict.fromkeys(files))
 
