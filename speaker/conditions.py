@@ -91,24 +91,29 @@ class ConditionWriter:
         self.source = source
         self.clock = clock
         self.ctype = ctype
-        self._sent: dict[str, tuple[str, str, str]] = {}
+        # Service key -> (value sent, resourceVersion of the copy it was sent from)
+        self._sent: dict[str, tuple[tuple[str, str, str], Any]] = {}
 
     async def set(self, svc: Mapping[str, Any], *, status: str, reason: str, message: str) -> None:
         """Make the Service's condition ``(status, reason, message)``; no write when it is.
 
-        The last value sent (or seen on the Service) is remembered per Service, so a repeated
-        call costs nothing. Raises ``ingot.errors.KubeError`` from the API (nothing is
-        remembered then, so the next call retries).
+        ``svc`` is this component's cached copy. No write when the copy already shows the
+        value, or when we sent that value from a copy of the same ``resourceVersion`` (our write
+        is not in the cache yet). A copy changed since (e.g. another node wrote the condition
+        meanwhile) that differs is written again, so a node that takes a Service back corrects
+        the condition. Raises ``ingot.errors.KubeError`` from the API (nothing is remembered
+        then, so the next call retries).
         """
         key = service_key(svc)
         want = (status, reason, message)
-        if self._sent.get(key) == want:
-            return
+        meta = svc.get("metadata") or {}
+        rv = meta.get("resourceVersion")
         now = find(svc, self.ctype)
         if now is not None and (now.get("status"), now.get("reason"), now.get("message")) == want:
-            self._sent[key] = want
+            self._sent[key] = (want, rv)
             return
-        meta = svc.get("metadata") or {}
+        if self._sent.get(key) == (want, rv):
+            return
         since = format_time(self.clock.wall())
         if now is not None and now.get("status") == status and now.get("lastTransitionTime"):
             since = str(now["lastTransitionTime"])  # same status: no transition
@@ -128,7 +133,7 @@ class ConditionWriter:
             namespace=meta.get("namespace"),
             patch_type="strategic",
         )
-        self._sent[key] = want
+        self._sent[key] = (want, rv)
 
     def forget(self, key: str) -> None:
         """Drop what was sent for Service ``key`` (e.g. after it was deleted)."""

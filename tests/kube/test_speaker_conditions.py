@@ -13,7 +13,7 @@ import kubernetes
 from ingot.clock import FakeClock
 from ingot.kube import source as src
 from ingot.kube.source import KubeSource
-from speaker.conditions import ANNOUNCED, ConditionWriter
+from speaker.conditions import ANNOUNCED, ConditionWriter, find
 
 
 def _cond(ctype: str, status: str, reason: str) -> dict:
@@ -87,3 +87,21 @@ async def test_condition_writer_keeps_ip_allocated_from_a_stale_copy(kube_client
     rv = got["metadata"]["resourceVersion"]
     await writer.set(got, status="True", reason="Announced", message="from n1")  # no change
     assert ks.get(src.SERVICE, "web", namespace="demo")["metadata"]["resourceVersion"] == rv
+
+
+async def test_condition_writer_corrects_a_condition_another_node_wrote_since(kube_client):
+    ks = KubeSource(kube_client)
+    svc = _service(ks)
+    a = ConditionWriter(source=ks, clock=FakeClock())
+    b = ConditionWriter(source=ks, clock=FakeClock())
+    await a.set(svc, status="True", reason="Announced", message="from n1")
+    await a.set(svc, status="True", reason="Announced", message="from n1")  # same copy: no write
+    got = ks.get(src.SERVICE, "web", namespace="demo")
+    await b.set(got, status="True", reason="Announced", message="from n2")  # n2 took over
+    got = ks.get(src.SERVICE, "web", namespace="demo")
+    assert find(got, ANNOUNCED)["message"] == "from n2"
+    # n1 takes the Service back: its last write was "from n1", but the copy says otherwise
+    await a.set(got, status="True", reason="Announced", message="from n1")
+    got = ks.get(src.SERVICE, "web", namespace="demo")
+    assert find(got, ANNOUNCED)["message"] == "from n1"
+    assert _types(got) == {"ingot.io/IPAllocated": "Assigned", ANNOUNCED: "Announced"}
