@@ -90,6 +90,8 @@ def load_snapshot(args: Any) -> Snapshot:
         return Snapshot.from_objects(
             [item.obj for item in loaded], namespace=args.namespace, now_s=now_s
         )
+    if args.now:
+        raise CommandError("--now applies only to --snapshot (a live cluster is read as of now)")
     from ingot.cli import cluster
     from ingot.kube.source import KubeSource
 

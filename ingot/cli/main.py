@@ -9,6 +9,7 @@ embedded API server or a recorded snapshot), ``snapshot`` (dump what those read)
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -77,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ingot`` console script; returns the exit code."""
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is None:  # the console script: `ingot status | head` ends quietly, like other CLIs
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        argv = sys.argv[1:]
     if argv[:1] == ["apiserver"]:
         from ingot.apiserver.__main__ import main as apiserver_main
 

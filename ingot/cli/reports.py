@@ -45,8 +45,14 @@ def _config_section(a: an.Analysis) -> dict[str, Any]:
                 "errors": str(st.get("errorSummary") or ""),
             }
         )
+    config = a.config
     return {
-        "valid": a.config is not None,
+        "valid": config is not None,
+        "empty": config is not None
+        and not config.pools
+        and not config.l2_advertisements
+        and not config.bgp_advertisements
+        and not config.bgp_peers,
         "errors": [str(e) for e in a.compiled.errors],
         "warnings": [str(w) for w in a.compiled.warnings],
         "states": states,
@@ -55,6 +61,11 @@ def _config_section(a: an.Analysis) -> dict[str, Any]:
 
 def _config_problems(cfg: Mapping[str, Any]) -> list[str]:
     out = []
+    if cfg.get("empty"):
+        out.append(
+            "no configuration found: no IPAddressPool, advertisement or BGPPeer in this "
+            "namespace (is -n/--namespace ingot's namespace?)"
+        )
     if not cfg["valid"]:
         out.append(
             f"configuration is INVALID ({len(cfg['errors'])} errors): the components keep the "
@@ -560,9 +571,13 @@ def render_status(r: Mapping[str, Any]) -> str:
     """Human text of :func:`status_report`."""
     out: list[str] = []
     cfg = r["configuration"]
-    out.append(
-        f"CONFIGURATION (namespace {r['namespace']}): {'valid' if cfg['valid'] else 'INVALID'}"
-    )
+    verdict = "INVALID" if not cfg["valid"] else "EMPTY" if cfg.get("empty") else "valid"
+    out.append(f"CONFIGURATION (namespace {r['namespace']}): {verdict}")
+    if cfg.get("empty"):
+        out.append(
+            f"  no IPAddressPool, advertisement or BGPPeer in namespace {r['namespace']}: "
+            "is -n/--namespace ingot's namespace?"
+        )
     out += [f"  error: {e}" for e in cfg["errors"]]
     out += [f"  warning: {w}" for w in cfg["warnings"]]
     if cfg["states"]:
@@ -591,7 +606,8 @@ def render_status(r: Mapping[str, Any]) -> str:
     out.append("SERVICES")
     rows = []
     for s in r["services"]:
-        where = ",".join(s["l2_owner"]) if s["l2_owner"] else ",".join(s["bgp_nodes"])
+        nodes = s["l2_owner"] or s["bgp_nodes"]
+        where = ",".join(dict.fromkeys(nodes))  # a dual-stack Service's IPs often share one
         conds = ",".join(
             f"{c['type'].removeprefix('ingot.io/')}={c['status']}"
             + (f"({c['reason']})" if c["status"] != "True" and c["reason"] else "")

@@ -104,3 +104,17 @@ def test_text_shows_service_conditions(capsys) -> None:
     rc, out = status(capsys, "c15", fmt="text")
     assert rc == 1
     assert "IPAllocated=True,Announced=False(NoEligibleNode)" in out
+
+
+def test_wrong_namespace_says_no_configuration_found(capsys) -> None:
+    rc = main(["status", "--now", NOW, "-n", "nowhere", "--snapshot", str(SNAPSHOTS / "base.yaml")])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "CONFIGURATION (namespace nowhere): EMPTY" in out
+    assert "is -n/--namespace ingot's namespace?" in out
+
+
+def test_now_without_snapshot_is_a_usage_error(capsys) -> None:
+    rc = main(["status", "--now", NOW, "--server", "http://127.0.0.1:9"])
+    assert rc == 2
+    assert "--now applies only to --snapshot" in capsys.readouterr().err
