@@ -46,7 +46,7 @@ def expand(paths: Iterable[str]) -> Iterator[Path]:
 
 
 def load(paths: Iterable[str]) -> tuple[list[Loaded], list[LoadProblem]]:
-    """Every object in the files named by ``paths`` (``kind: List`` is left to the caller)."""
+    """Every object in the files named by ``paths``; ``kind: List`` documents are unpacked."""
     loaded: list[Loaded] = []
     problems: list[LoadProblem] = []
     for path in expand(paths):
@@ -60,6 +60,16 @@ def load(paths: Iterable[str]) -> tuple[list[Loaded], list[LoadProblem]]:
                 continue
             if not isinstance(doc, Mapping) or "kind" not in doc:
                 problems.append(LoadProblem(path, f"document {i}: not a Kubernetes object"))
+                continue
+            items = doc.get("items")
+            if str(doc["kind"]).endswith("List") and isinstance(items, list):
+                # `kubectl get -o yaml` output: each item keeps the file it came from
+                item_kind = str(doc["kind"])[: -len("List")]
+                for item in items:
+                    if isinstance(item, Mapping) and "kind" not in item and item_kind:
+                        item = {"kind": item_kind, **item}
+                    if isinstance(item, Mapping):
+                        loaded.append(Loaded(item, path, i))
                 continue
             loaded.append(Loaded(doc, path, i))
     return loaded, problems

@@ -130,3 +130,23 @@ def test_text_output_names_file_object_and_path(
     out = capsys.readouterr().out
     assert f"error: {f}: IPAddressPool metallb-system/pool-a spec.addresses[0]:" in out
     assert "INVALID" in out
+
+
+def test_list_items_keep_their_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "dump.yaml"
+    f.write_text(
+        textwrap.dedent(
+            """
+            apiVersion: v1
+            kind: List
+            items:
+            - apiVersion: metallb.io/v1beta1
+              kind: IPAddressPool
+              metadata: {name: p, namespace: metallb-system}
+              spec: {addresses: ["198.51.100.300/32"]}
+            """
+        )
+    )
+    rc, report = run_json(capsys, "-f", str(f))
+    assert rc == 1
+    assert [(e["file"], e["path"]) for e in report["errors"]] == [(str(f), "spec.addresses[0]")]
