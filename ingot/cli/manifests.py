@@ -45,8 +45,14 @@ def expand(paths: Iterable[str]) -> Iterator[Path]:
             raise FileNotFoundError(f"{raw}: no such file or directory")
 
 
-def load(paths: Iterable[str]) -> tuple[list[Loaded], list[LoadProblem]]:
-    """Every object in the files named by ``paths``; ``kind: List`` documents are unpacked."""
+def load(
+    paths: Iterable[str], *, unpack_lists: bool = False
+) -> tuple[list[Loaded], list[LoadProblem]]:
+    """Every object in the files named by ``paths``.
+
+    With ``unpack_lists``, each item of a ``kind: List`` (``kubectl get -o yaml``) becomes its
+    own object that remembers the file; otherwise the List is returned as one object.
+    """
     loaded: list[Loaded] = []
     problems: list[LoadProblem] = []
     for path in expand(paths):
@@ -62,7 +68,7 @@ def load(paths: Iterable[str]) -> tuple[list[Loaded], list[LoadProblem]]:
                 problems.append(LoadProblem(path, f"document {i}: not a Kubernetes object"))
                 continue
             items = doc.get("items")
-            if str(doc["kind"]).endswith("List") and isinstance(items, list):
+            if unpack_lists and str(doc["kind"]).endswith("List") and isinstance(items, list):
                 # `kubectl get -o yaml` output: each item keeps the file it came from
                 item_kind = str(doc["kind"])[: -len("List")]
                 for item in items:

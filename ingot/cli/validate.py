@@ -29,7 +29,7 @@ def validate(
     Keys: ``ok``, ``objects`` (count), ``errors`` and ``warnings`` (each ``{file, object,
     path, message}``). Raises ``FileNotFoundError`` for a missing path.
     """
-    loaded, problems = manifests.load(paths)
+    loaded, problems = manifests.load(paths, unpack_lists=True)
     origins = manifests.origin_index(loaded)
     objects = [item.obj for item in loaded]
     result = compile_config(ClusterResources.from_objects(objects), namespace=namespace)
