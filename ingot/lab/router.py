@@ -95,3 +95,23 @@ def fib_next_hops(ns: str, prefix: str) -> list[str]:
         if "via" in word_list:
             hops.append(word_list[word_list.index("via") + 1])
     return sorted(hops)
+
+
+def bird_since_s(text: str) -> float:
+    """Seconds of day of a ``birdc show protocols`` "since" time (``HH:MM:SS.mmm``)."""
+    hours, minutes, seconds = text.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def same_bird_sessions(
+    before: dict[str, str], after: dict[str, str], *, tolerance_s: float = 0.1
+) -> bool:
+    """True when no BGP session was reset between two ``name -> since`` readings of BIRD.
+
+    BIRD prints "since" as wall time derived from its monotonic clock on every call, so the
+    same state change may read a millisecond apart; a reset moves it by far more (a new
+    connection and OPEN exchange after the earlier reading).
+    """
+    return before.keys() == after.keys() and all(
+        abs(bird_since_s(after[k]) - bird_since_s(before[k])) < tolerance_s for k in before
+    )

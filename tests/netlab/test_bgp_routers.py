@@ -39,7 +39,7 @@ from ingot.api.bgp import (
 )
 from ingot.lab.cluster import wait_for_async as wait_for
 from ingot.lab.netns import run
-from ingot.lab.router import fib_next_hops
+from ingot.lab.router import fib_next_hops, same_bird_sessions
 from ingot.lab.topology import NODES, Lab
 from speaker.bgp.exabgp import ExabgpDriver
 from speaker.bgp.metrics import BgpMetrics
@@ -78,6 +78,10 @@ class Router:
     def session_ids(self) -> dict[str, str]:
         """An identity per established session that changes whenever the session is reset."""
         raise NotImplementedError
+
+    def same_sessions(self, before: dict[str, str], after: dict[str, str]) -> bool:
+        """True when no session was reset between two :meth:`session_ids` readings."""
+        return before == after
 
     def stop(self) -> None:
         for pid in self.pids:
@@ -167,6 +171,9 @@ class Bird(Router):
             if len(words) >= 6 and words[1] == "BGP" and words[5] == "Established":
                 out[words[0]] = words[4]  # "since" time of the last state change
         return out
+
+    def same_sessions(self, before: dict[str, str], after: dict[str, str]) -> bool:
+        return same_bird_sessions(before, after)
 
 
 class Frr(Router):
@@ -466,7 +473,7 @@ async def test_bgp_against_router(router_kind: str, run_dir: Path) -> None:
                 what="withdrawal",
             )
             assert router.next_hops("203.0.113.11/32") == ALL4
-            assert router.session_ids() == sessions
+            assert router.same_sessions(sessions, router.session_ids())
         finally:
             await cluster.stop()
             router.stop()
