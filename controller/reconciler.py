@@ -202,6 +202,8 @@ class Reconciler:
         self._wall_s = wall_s
         self._submit = submit
         self.config: Any = None
+        #: True once the allocator was restored from the Services' status (needs a pool)
+        self._restored = False
         #: errors of the last compile when it failed (the last valid config is in force)
         self.config_errors: tuple[Any, ...] = ()
         self._pools_sig: object = None
@@ -293,7 +295,7 @@ class Reconciler:
         config = result.config
         pools = dict(config.pools)
         sig = tuple(sorted((name, pools[name]) for name in pools))
-        first = self.config is None
+        first = not self._restored and bool(pools)
         ns_labels = {
             str((n.get("metadata") or {}).get("name")): dict(
                 (n.get("metadata") or {}).get("labels") or {}
@@ -317,6 +319,7 @@ class Reconciler:
         else:
             affected = ()
         if first:
+            self._restored = True
             return ConfigResult(requeue=self._restore(), changed=True)
         if not affected and sig == old_sig and not ns_changed:
             return ConfigResult(requeue=retell)
@@ -457,6 +460,11 @@ class Reconciler:
             return ServiceResult(freed=freed, pools_changed=freed, wrote=wrote)
         if self.config is None:
             return ServiceResult()  # untouched until a valid config is loaded (MetalLB)
+        if not self._restored and st.current_ips(svc):
+            # No IPAddressPool exists yet (ingot installed before its pools, or watching the
+            # wrong namespace): keep the IPs the Service shows; they are restored, not
+            # reallocated, once a pool exists. MetalLB clears them here (docs/controller.md).
+            return ServiceResult()
         before = self.holds(key)
         old = self._alloc.assignment(key)
         old_sharing = _sharing_terms(old.request) if old is not None else None

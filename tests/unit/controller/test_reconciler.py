@@ -660,3 +660,27 @@ def test_pending_reason_says_the_configuration_is_invalid(h: Harness) -> None:
     assert "/bad" in cond["message"]
     h.delete("IPAddressPool", "bad", ns=NS)
     assert h.condition("web")["message"] == "no IPAddressPool is configured"
+
+
+def test_no_pool_yet_keeps_the_ips_services_show() -> None:
+    """Installed before its pools (or pointed at the wrong namespace), the controller must not
+    clear every Service's IP (MetalLB does); once the pool exists, the same IPs are restored."""
+    h = Harness()
+    h.apply(pool("main", "198.51.100.240-198.51.100.243"), l2())
+    h.apply(service("svc-a"))
+    h.apply(service("svc-b"))
+    assert h.ips("svc-b") == ["198.51.100.241"]
+    # Reinstall while the controller is down; the pools are applied after it starts.
+    h.fs.delete(src.IP_ADDRESS_POOL, "main", namespace=NS)
+    h.fs.delete(src.L2_ADVERTISEMENT, "l2", namespace=NS)
+    h.start()  # restart with no pool at all
+    writes = h.service_writes()
+    assert h.ips("svc-a") == ["198.51.100.240"]
+    assert h.ips("svc-b") == ["198.51.100.241"]
+    h.apply(service("svc-new"))
+    assert h.condition("svc-new")["reason"] == "NoPools"
+    h.apply(pool("main", "198.51.100.240-198.51.100.243"))
+    assert h.ips("svc-a") == ["198.51.100.240"]
+    assert h.ips("svc-b") == ["198.51.100.241"]
+    assert h.ips("svc-new") == ["198.51.100.242"]
+    assert h.service_writes() - writes == 2  # svc-new: Pending, then its IP; a and b untouched
