@@ -24,6 +24,15 @@ import structlog
 from ingot.clock import RealClock
 
 log = structlog.get_logger("ingot.speaker")
+#: MetalLB's --log-level values, as ingot-controller accepts them.
+_LOG_LEVELS = {
+    "all": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "none": logging.CRITICAL + 10,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     from speaker.l2.fencing import Timings
 
     t, g = Timings(), GarpSchedule()
-    p = argparse.ArgumentParser(prog="ingot-speaker", description="ingot speaker (L2 mode)")
+    p = argparse.ArgumentParser(
+        prog="ingot-speaker", description="ingot speaker (L2: ARP/NDP; BGP: ExaBGP + BFD)"
+    )
     p.add_argument("--node-name", required=True, help="this node's name (Node object)")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: in-cluster)")
     p.add_argument(
@@ -60,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-status", action="store_true", help="write no ServiceL2Status/events")
     p.add_argument("--metrics-port", type=int, default=7472, help="Prometheus port (0: off)")
     p.add_argument("--metrics-host", default="0.0.0.0", help="Prometheus bind address")
-    p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=sorted(_LOG_LEVELS),
+        help="as ingot-controller's (MetalLB's values)",
+    )
     p.add_argument(
         "--bgp-runtime-dir",
         default=None,
@@ -205,11 +221,10 @@ async def _serve(app: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(message)s")
+    level = _LOG_LEVELS[args.log_level]
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
     structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelName(args.log_level.upper())
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(min(level, logging.CRITICAL)),
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
