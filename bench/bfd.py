@@ -266,7 +266,7 @@ async def main_async(lab: Lab, run_dir: Path) -> dict[str, object]:
 
 
 def main() -> int:
-    return run_lab_bench(main_async, name="bfd", results=RESULTS)
+    return run_lab_bench(main_async, name="bfd", results=RESULTS, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ async def main_async(lab: Lab, run_dir: Path) -> dict[str, object]:
 
 
 def main() -> int:
-    return run_lab_bench(main_async, name="bgp", results=RESULTS)
+    return run_lab_bench(main_async, name="bgp", results=RESULTS, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Run: ``.venv/bin/python bench/ipam.py`` (about a minute). Writes ``bench/results
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -188,8 +189,16 @@ def _empty_pool_bytes(entry: str) -> int:
     return total
 
 
-def main() -> None:
-    """Run every scenario and write ``bench/results/ipam.json``."""
+def main(argv: list[str] | None = None) -> None:
+    """Run every scenario and write ``bench/results/ipam.json`` (or ``--out``)."""
+    parser = argparse.ArgumentParser(
+        prog="bench/ipam.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    default_out = Path(__file__).parent / "results" / "ipam.json"
+    parser.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
+    out = parser.parse_args(argv).out
     results: dict[str, object] = {
         "python": sys.version.split()[0],
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -213,7 +222,6 @@ def main() -> None:
         "slash64_not_more_than_slash24": v6 <= v4 * 1.1,
     }
     print("empty_pool_memory", results["empty_pool_memory"])
-    out = Path(__file__).parent / "results" / "ipam.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 

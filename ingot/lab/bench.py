@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import shutil
@@ -14,13 +15,27 @@ from ingot.lab.topology import Lab
 
 
 def run_lab_bench(
-    main_async: Callable[[Lab, Path], Coroutine[Any, Any, Any]], *, name: str, results: Path
+    main_async: Callable[[Lab, Path], Coroutine[Any, Any, Any]],
+    *,
+    name: str,
+    results: Path,
+    doc: str | None = None,
+    argv: list[str] | None = None,
 ) -> int:
     """Build the lab, run ``main_async(lab, run_dir)``, write and print its result as JSON.
 
+    The command line takes ``--help`` (``doc`` is the description) and ``--out PATH`` (default
+    ``results``), so asking a benchmark for help never overwrites its committed results.
     ``run_dir`` (``/tmp/ingot-bench-<name>-*``, mode 0755 so dropped-privilege daemons can read
     it) and the lab are removed also on failure. Returns the process exit status (0).
     """
+    parser = argparse.ArgumentParser(
+        prog=f"bench/{name}.py",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=results, help=f"default {results}")
+    results = parser.parse_args(argv).out
     run_dir = Path(tempfile.mkdtemp(prefix=f"ingot-bench-{name}-"))
     run_dir.chmod(0o755)
     try:
