@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,27 @@ async def test_c38_speaker_calls_are_all_granted(
         link_scanner=lambda: [link],
     )
     app = SpeakerApp(components=[comp], source=recording, namespace=NS)
-    task = asyncio.get_running_loop().create_task(app.run())
+    # The speaker runs on its own loop in a daemon thread: this test is about the calls it makes,
+    # and a slow shutdown of the speaker must not hold the test's loop (seen twice under load).
+    started = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run_speaker() -> None:
+        loop = asyncio.new_event_loop()
+        box["loop"] = loop
+        box["task"] = loop.create_task(app.run())
+        started.set()
+        try:
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(box["task"])
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), 5))
+        finally:
+            loop.close()
+
+    runner = threading.Thread(target=run_speaker, name="c38-speaker", daemon=True)
+    runner.start()
+    assert started.wait(10)
     try:
         vip = ipaddress.ip_address(VIP)
         assert await _until(lambda: vip in comp.announcer.owned, 20), "speaker never owned the IP"
@@ -180,9 +201,8 @@ async def test_c38_speaker_calls_are_all_granted(
             10,
         ), "no Announced condition"
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        box["loop"].call_soon_threadsafe(box["task"].cancel)
+        await asyncio.to_thread(runner.join, 15)
 
     objs = render()
     used = sorted(recording.calls, key=str)
