@@ -45,7 +45,8 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ingot import errors
-from ingot.apiserver.patching import merge_patch, strategic_merge_patch
+from ingot.apiserver.errors import ApiError
+from ingot.apiserver.patching import json_patch, merge_patch, strategic_merge_patch
 
 log = logging.getLogger(__name__)
 
@@ -1281,17 +1282,24 @@ class FakeSource:
         *,
         status: bool,
     ) -> RawObject:
-        if patch_type == "json":
-            raise NotImplementedError("FakeSource supports merge patches only")
         verb = "patch_status" if status else "patch"
         with self._cond:
             ns = namespace if kind.namespaced else None
             self._enter(verb, kind, _ref(ns, name))
             key = self._key(kind, ns, name)
             current = self._stored(kind, ns, name, "PATCH")
-            wanted_rv = ((patch or {}).get("metadata") or {}).get("resourceVersion")
+            wanted_rv = (
+                ((patch or {}).get("metadata") or {}).get("resourceVersion")
+                if isinstance(patch, dict)
+                else None
+            )
             self._check_rv(current, wanted_rv, f"PATCH {kind} {_ref(ns, name)}")
-            if patch_type == "strategic":
+            if patch_type == "json":
+                try:
+                    merged = json_patch(current, patch)
+                except ApiError as exc:  # same rules as ingot.apiserver (RFC 6902)
+                    raise errors.KubeError(str(exc), status=422) from exc
+            elif patch_type == "strategic":
                 merged = strategic_merge_patch(current, patch)
             else:
                 merged = merge_patch(current, patch)
